@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with python3: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SWAGGER ?= $(abspath ../shared/powerbi-spec/swagger.json)
+
+.PHONY: install test lint demo bench emulator clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+test: $(STAMP)
+	PBI_TASKFLOW_SWAGGER="$${PBI_TASKFLOW_SWAGGER:-$(SWAGGER)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+demo: $(STAMP)
+	$(BIN)/pbi-taskflow demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+emulator: $(STAMP)
+	$(BIN)/pbi-taskflow emulator --port 8443
+
+# Refresh the lock after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet --python $(BIN)/python pyproject.toml --extra dev -o constraints.txt --no-header --no-annotate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -480,3 +480,47 @@ def parse_timestamp(value: str | None) -> dt.datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return parsed
+
+
+@dataclasses.dataclass(frozen=True)
+class Workspace:
+    """A Power BI workspace (REST: group)."""
+
+    id: str
+    name: str
+    is_on_dedicated_capacity: bool = False
+    capacity_id: str | None = None
+    is_read_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A Power BI semantic model (REST: dataset)."""
+
+    id: str
+    name: str
+    workspace_id: str
+    is_refreshable: bool = True
+    configured_by: str | None = None
+    web_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of a dataset's refresh history (``GET …/refreshes``)."""
+
+    request_id: str
+    refresh_type: str | None
+    status: RefreshStatus
+    extended_status: str | None = None
+    start: str | None = None
+    end: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        start, end = parse_timestamp(self.start), parse_timestamp(self.end)
+        if start is None or end is None:
+            return None
+        return (end - start).total_seconds()

@@ -38,7 +38,28 @@ _LAZY: dict[str, str] = {
     "PowerBIClient": "pbi_taskflow.client",
 }
 
-__all__ = [*sorted(_LAZY), "__version__"]
+__all__ = [
+    "AuthenticationError",
+    "Cloud",
+    "CommitMode",
+    "ConfigurationError",
+    "Handle",
+    "PowerBIClient",
+    "PowerBIError",
+    "Refresh",
+    "RefreshError",
+    "RefreshFailedError",
+    "RefreshObject",
+    "RefreshOptions",
+    "RefreshResult",
+    "RefreshStatus",
+    "RefreshType",
+    "Target",
+    "get_cloud",
+    "powerbi_context",
+    "powerbi_refresh",
+    "__version__",
+]
 
 if TYPE_CHECKING:
     from pbi_taskflow.client import PowerBIClient as PowerBIClient

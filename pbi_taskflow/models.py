@@ -244,12 +244,12 @@ class RefreshOptions:
     def to_body(self) -> dict[str, Any]:
         """The JSON body of the refresh POST."""
         if not self.is_enhanced:
-            return {"notifyOption": (self.notify_option or NotifyOption.NO_NOTIFICATION).value}  # type: ignore[union-attr]
+            return {"notifyOption": _value(self.notify_option or NotifyOption.NO_NOTIFICATION)}
         body: dict[str, Any] = {}
         if self.type is not None:
-            body["type"] = self.type.value  # type: ignore[union-attr]
+            body["type"] = _value(self.type)
         if self.commit_mode is not None:
-            body["commitMode"] = self.commit_mode.value  # type: ignore[union-attr]
+            body["commitMode"] = _value(self.commit_mode)
         if self.max_parallelism is not None:
             body["maxParallelism"] = self.max_parallelism
         if self.retry_count is not None:
@@ -264,7 +264,8 @@ class RefreshOptions:
         if self.effective_date is not None:
             body["effectiveDate"] = self.effective_date
         if self.timeout is not None:
-            total = int(self.timeout.total_seconds())  # type: ignore[union-attr]
+            assert isinstance(self.timeout, dt.timedelta)
+            total = int(self.timeout.total_seconds())
             body["timeout"] = f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
         return body
 
@@ -276,6 +277,10 @@ class RefreshOptions:
             values[field.name] = mine if mine not in (None, ()) else theirs
         values["objects"] = tuple(dict.fromkeys((*self.objects, *other.objects)))
         return RefreshOptions(**values)
+
+
+def _value(member: enum.Enum | str) -> str:
+    return str(member.value) if isinstance(member, enum.Enum) else member
 
 
 def _objects(value: Any) -> Iterable[RefreshObject]:

@@ -1,0 +1,85 @@
+"""Unit tests for pbi_taskflow.provider_info: a literal that Airflow's own schemas accept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pbi_taskflow.provider_info import get_provider_info
+
+
+def _airflow_schema(name: str) -> dict:
+    import importlib.util
+
+    spec = importlib.util.find_spec("airflow")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    return json.loads((Path(next(iter(spec.submodule_search_locations))) / name).read_text())
+
+
+def test_provider_info_validates_against_airflow_schema() -> None:
+    """get_provider_info() passes the schema Airflow validates every provider with."""
+    jsonschema.validate(get_provider_info(), _airflow_schema("provider_info.schema.json"))
+
+
+def test_connection_type_validates_against_provider_yaml_schema() -> None:
+    """The declarative conn-fields and ui-field-behaviour follow provider.yaml's schema."""
+    schema = _airflow_schema("provider.yaml.schema.json")["properties"]["connection-types"]
+    jsonschema.validate(get_provider_info()["connection-types"], schema)
+
+
+def test_connection_form_covers_every_documented_field() -> None:
+    """The form offers every connection extra and relabels login/password."""
+    [conn] = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == "pbi_taskflow"
+    assert conn["ui-field-behaviour"]["relabeling"] == {"login": "Client ID", "password": "Client Secret"}
+    fields = conn["conn-fields"]
+    for name in (
+        "tenant_id",
+        "auth_method",
+        "certificate",
+        "certificate_path",
+        "federated_token_file",
+        "cloud",
+        "api_root",
+        "authority_host",
+        "scope",
+        "ca_bundle",
+        "allowed_workspaces",
+    ):
+        assert name in fields, name
+    assert fields["certificate"]["schema"]["format"] == "password"
+
+
+def test_package_name_is_canonical_and_decorator_registered() -> None:
+    """The package name matches the distribution and the task decorator is listed."""
+    info = get_provider_info()
+    assert info["package-name"] == "pbi-taskflow"
+    assert {"name": "powerbi_refresh", "class-name": "pbi_taskflow.decorator.powerbi_refresh_task"} in info[
+        "task-decorators"
+    ]
+    assert "pbi_taskflow.alerts.TeamsNotifier" in info["notifications"]
+
+
+def test_provider_info_module_imports_nothing_heavy() -> None:
+    """Importing the entry-point module loads only the standard library and pbi_taskflow itself."""
+    code = (
+        "import sys; before = set(sys.modules); import pbi_taskflow.provider_info; "
+        "new = set(sys.modules) - before; "
+        "print(sorted(m for m in new if m.split('.')[0] not in sys.stdlib_module_names and m != 'pbi_taskflow' "
+        "and not m.startswith('pbi_taskflow.provider_info')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+@pytest.mark.parametrize("option", ["default_conn_id", "poll_min_interval", "poll_max_interval", "max_concurrency"])
+def test_config_section_declares_defaults(option: str) -> None:
+    """The pbi_taskflow config section declares each option with a default."""
+    options = get_provider_info()["config"]["pbi_taskflow"]["options"]
+    assert options[option]["default"] is not None

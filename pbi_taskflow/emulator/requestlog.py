@@ -1,0 +1,58 @@
+"""The emulator's request log and counters, for assertions in tests and benchmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestRecord:
+    """One request the emulator answered (or dropped).
+
+    :param method: HTTP method.
+    :param path: path without the query string.
+    :param query: the raw query string.
+    :param endpoint: endpoint name (``token``, ``history``, ...; ``unknown`` for unrouted paths).
+    :param status: the HTTP status sent, or ``None`` when the connection was dropped.
+    :param time: emulated time of the request (aware, UTC).
+    :param real_time: wall-clock time of the request (epoch seconds).
+    :param fault: the injected fault applied, if any.
+    :param request_id: the ``RequestId`` header sent.
+    """
+
+    method: str
+    path: str
+    query: str
+    endpoint: str
+    status: int | None
+    time: dt.datetime
+    real_time: float
+    fault: str | None = None
+    request_id: str | None = None
+
+
+class RequestLog:
+    """Thread-safe list of :class:`RequestRecord`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+
+    def add(self, record: RequestRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def records(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def count(self, endpoint: str | None = None, method: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for r in self._records if (endpoint is None or r.endpoint == endpoint)
+                       and (method is None or r.method == method.upper()))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()

@@ -1,0 +1,402 @@
+"""The :class:`Emulator`: a local HTTPS Power BI REST + Entra ID server for tests, demos and development."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from pbi_taskflow.emulator.clock import EmulatedClock
+from pbi_taskflow.emulator.faults import Fault, FaultQueue
+from pbi_taskflow.emulator.requestlog import RequestLog, RequestRecord
+from pbi_taskflow.emulator.state import PowerBIState, new_id
+from pbi_taskflow.emulator.wire import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pbi_taskflow.emulator.ca import TLSFiles
+    from pbi_taskflow.emulator.entra import Entra, TokenStore
+    from pbi_taskflow.emulator.powerbi import PowerBI
+    from pbi_taskflow.emulator.transport import TLSServer
+
+SCOPE = "https://analysis.windows.net/powerbi/api/.default"
+_DISCOVERY = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration/?$", re.IGNORECASE)
+_TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$", re.IGNORECASE)
+
+
+class Emulator:
+    """A local HTTPS Power BI REST + Entra ID emulator that real MSAL and ``requests`` clients use unchanged.
+
+    It binds 127.0.0.1 only, serves in a daemon thread, and trusts a throwaway CA whose bundle is
+    :attr:`ca_bundle`. Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    :param port: TCP port on 127.0.0.1; 0 picks a free one.
+    :param time_scale: emulated seconds per real second; refresh durations and history timestamps are emulated time.
+    :param token_lifetime: ``expires_in`` of issued access tokens, in real seconds.
+    :param seed: a scenario mapping or YAML file path applied at construction (see :meth:`seed`).
+    :param tenant_id: the default tenant id (a random GUID when omitted).
+    :param client_id: the default app's client id (a random GUID when omitted).
+    :param client_secret: the default app's secret (random when omitted).
+    """
+
+    scope = SCOPE
+
+    def __init__(self, port: int = 0, time_scale: float = 1.0, token_lifetime: float = 3599,
+                 seed: dict[str, Any] | str | os.PathLike[str] | None = None, *, tenant_id: str | None = None,
+                 client_id: str | None = None, client_secret: str | None = None) -> None:
+        self._port = port
+        self._initial_time_scale = time_scale
+        self._initial_token_lifetime = token_lifetime
+        self.tenant_id = (tenant_id or new_id()).lower()
+        self.client_id = (client_id or new_id()).lower()
+        self.client_secret = client_secret or f"{secrets.token_urlsafe(6)}~{secrets.token_urlsafe(24)}"
+        self._clock = EmulatedClock(time_scale)
+        self.state = PowerBIState(self._clock)
+        self.faults = FaultQueue()
+        self.log = RequestLog()
+        self._entra_obj: Entra | None = None
+        self._powerbi_obj: PowerBI | None = None
+        self._token_lifetime = token_lifetime
+        self._server: TLSServer | None = None
+        self._thread: threading.Thread | None = None
+        self._tmpdir: str | None = None
+        self._tls: TLSFiles | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        if seed is not None:
+            self.seed(seed)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Generate the TLS material, bind 127.0.0.1 and serve in a daemon thread."""
+        from pbi_taskflow.emulator.ca import write_tls_files
+        from pbi_taskflow.emulator.transport import TLSServer, server_context
+
+        with self._lock:
+            if self._server is not None:
+                return self
+            self._stopping.clear()
+            self._tmpdir = tempfile.mkdtemp(prefix="pbi-taskflow-emulator-")
+            self._tls = write_tls_files(self._tmpdir)
+            self._entra()
+            self._server = TLSServer(self._port, server_context(self._tls.server_cert, self._tls.server_key),
+                                     self._dispatch)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name=f"pbi-emulator-{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (bounded: open connections are daemon threads) and delete the TLS files."""
+        with self._lock:
+            server, thread, self._server, self._thread = self._server, self._thread, None, None
+            self._stopping.set()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            if thread is not None:
+                thread.join(timeout=5)
+            if self._tmpdir is not None:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
+
+    def __enter__(self) -> Emulator:  # noqa: PYI034
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not started"
+        return f"Emulator({where}, tenant_id={self.tenant_id!r}, client_id={self.client_id!r})"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    # --- connection facts ----------------------------------------------------------------------
+
+    def _started(self) -> TLSServer:
+        if self._server is None:
+            msg = "The emulator is not running; call start() or use 'with Emulator() as emu:'."
+            raise RuntimeError(msg)
+        return self._server
+
+    @property
+    def port(self) -> int:
+        return int(self._started().server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def authority_host(self) -> str:
+        return self.url
+
+    @property
+    def authority(self) -> str:
+        return f"{self.url}/{self.tenant_id}"
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.url}/v1.0/myorg"
+
+    @property
+    def ca_bundle(self) -> str:
+        """A PEM with the system CAs plus the emulator CA (usable as ``verify=`` or ``REQUESTS_CA_BUNDLE``)."""
+        self._started()
+        assert self._tls is not None
+        return self._tls.ca_bundle
+
+    @property
+    def ca_cert(self) -> str:
+        """A PEM with the emulator CA alone."""
+        self._started()
+        assert self._tls is not None
+        return self._tls.ca_cert
+
+    def airflow_conn(self) -> dict[str, Any]:
+        """The Airflow connection (type ``pbi_taskflow``) for the default app, as a dict."""
+        return {"conn_type": "pbi_taskflow", "login": self.client_id, "password": self.client_secret,
+                "extra": {"tenant_id": self.tenant_id, "authority_host": self.authority_host,
+                          "api_root": self.api_root, "ca_bundle": self.ca_bundle}}
+
+    def airflow_conn_json(self) -> str:
+        """The value for ``AIRFLOW_CONN_<ID>``."""
+        return json.dumps(self.airflow_conn())
+
+    def settings(self) -> dict[str, Any]:
+        """The connection values, flat (the keys ``ConnectionSettings.from_mapping`` reads)."""
+        conn = self.airflow_conn()
+        return {"login": conn["login"], "password": conn["password"], **conn["extra"]}
+
+    # --- clock and tokens ----------------------------------------------------------------------
+
+    def clock(self) -> dt.datetime:
+        """The emulated "now" (aware UTC); it advances ``time_scale`` times faster than real time."""
+        return self._clock.now()
+
+    def sleep(self, emulated_seconds: float) -> None:
+        """Sleep ``emulated_seconds`` of emulated time (``emulated_seconds / time_scale`` real seconds)."""
+        self._clock.sleep(emulated_seconds)
+
+    def advance(self, emulated_seconds: float) -> None:
+        """Move the emulated clock forward at once (running refreshes progress accordingly)."""
+        self._clock.advance(emulated_seconds)
+
+    @property
+    def time_scale(self) -> float:
+        return self._clock.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        self._clock.time_scale = value
+
+    @property
+    def token_lifetime(self) -> float:
+        return self._token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, value: float) -> None:
+        self._token_lifetime = value
+        if self._entra_obj is not None:
+            self._entra_obj.token_lifetime = value
+
+    @property
+    def refresh_in(self) -> float | None:
+        """When set, token responses carry ``refresh_in`` (seconds), so MSAL renews proactively."""
+        return self._entra().refresh_in
+
+    @refresh_in.setter
+    def refresh_in(self, value: float | None) -> None:
+        self._entra().refresh_in = value
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far now gets ``403 TokenExpired``."""
+        self._entra().tokens.expire_all()
+
+    def issue_federated_token(self, *, subject: str, issuer: str, audience: str = "api://AzureADTokenExchange",
+                              lifetime: float = 600) -> str:
+        """A JWT signed by the emulated external identity provider, for federated credentials."""
+        return self._entra().issue_federated_token(subject=subject, issuer=issuer, audience=audience,
+                                                   lifetime=lifetime)
+
+    # --- scenario ------------------------------------------------------------------------------
+
+    def add_app(self, client_id: str, *, secret: str | None = None, secret_expired: bool = False,
+                certificate_pem: str | bytes | None = None, federated: list[dict[str, str]] | None = None,
+                tenant_id: str | None = None) -> dict[str, Any]:
+        """Register an app (or add credentials to it) in ``tenant_id`` (default: the emulator's tenant)."""
+        app = self._entra().add_app(client_id, tenant_id or self.tenant_id, secret=secret,
+                                    secret_expired=secret_expired, certificate_pem=certificate_pem,
+                                    federated=federated)
+        return {"client_id": app.client_id, "tenant_id": app.tenant_id}
+
+    def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True) -> dict[str, Any]:
+        """Add a workspace; ``dedicated=False`` puts it on shared capacity (quota, no enhanced refresh)."""
+        return self.state.add_workspace(name, id=id, dedicated=dedicated).to_dict()
+
+    def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
+                    duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,
+                    error_message: str | None = None) -> dict[str, Any]:
+        """Add a dataset to a workspace (by name or id); ``duration`` is in emulated seconds."""
+        return self.state.add_dataset(workspace, name, id=id, refreshable=refreshable, duration=duration,
+                                      outcome=outcome, error_code=error_code, error_message=error_message).to_dict()
+
+    def set_refresh(self, dataset: str, *, duration: float | None = None, outcome: str | None = None,
+                    error_code: str | None = None, error_message: str | None = None) -> None:
+        """Change how the next refreshes of a dataset (by id or name) behave."""
+        self.state.set_refresh(dataset, duration=duration, outcome=outcome, error_code=error_code,
+                               error_message=error_message)
+
+    def add_history(self, dataset: str, *, status: str = "Completed", start: dt.datetime | None = None,
+                    end: dt.datetime | None = None, duration: float | None = None, refresh_type: str = "Scheduled",
+                    ago: float | None = None, error_code: str | None = None,
+                    error_message: str | None = None) -> dict[str, Any]:
+        """Add a finished history entry; ``ago`` is how many emulated seconds ago it ended (default 1 h)."""
+        run = self.state.add_history(dataset, status=status, start=start, end=end, duration=duration,
+                                     refresh_type=refresh_type, ago=ago, error_code=error_code,
+                                     error_message=error_message)
+        return {"request_id": run.request_id, "start": run.start, "end": run.end, "status": status}
+
+    def start_external_refresh(self, dataset: str, *, duration: float, refresh_type: str = "Scheduled",
+                               outcome: str | None = None) -> dict[str, Any]:
+        """Start a refresh nobody in the test asked for (a schedule, a portal click); returns its request id."""
+        with self.state.lock:
+            ds = self.state.dataset(dataset)
+            if ds.running(self._clock.now()) is not None:
+                msg = f"Dataset {ds.name!r} already has a refresh running; wait for it before starting another."
+                raise ValueError(msg)
+            run = self.state.start_refresh(ds, refresh_type=refresh_type, duration=duration, outcome=outcome)
+            return {"request_id": run.request_id, "start": run.start, "end": run.end}
+
+    def seed(self, scenario: dict[str, Any] | str | os.PathLike[str] | Path) -> None:
+        """Apply a scenario: a mapping, or the path of a YAML/JSON file (see :mod:`pbi_taskflow.emulator.scenario`)."""
+        from pbi_taskflow.emulator.scenario import apply_scenario
+
+        apply_scenario(self, scenario)
+
+    def inject(self, endpoint: str, fault: str, *, count: int = 1, retry_after: float = 1, status: int = 503,
+               delay: float = 2.0) -> None:
+        """Make the next ``count`` calls to ``endpoint`` fail with ``fault`` (see :mod:`~.faults`)."""
+        self.faults.inject(endpoint, fault, count=count, retry_after=retry_after, status=status, delay=delay)
+
+    # --- request log ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request answered (or dropped) since the start or the last :meth:`reset`."""
+        return self.log.records()
+
+    def count(self, endpoint: str | None = None, method: str | None = None) -> int:
+        """How many requests hit ``endpoint`` (and ``method``); all requests when both are ``None``."""
+        return self.log.count(endpoint, method)
+
+    def reset(self) -> None:
+        """Back to the default tenant and app: no workspaces, no faults, an empty log, initial knobs."""
+        self.state.clear()
+        self.faults.clear()
+        self.log.clear()
+        self._clock.time_scale = self._initial_time_scale
+        self.token_lifetime = self._initial_token_lifetime
+        if self._entra_obj is not None:
+            with self._entra_obj.lock:
+                self._entra_obj.apps.clear()
+                self._entra_obj.tenants.clear()
+                self._entra_obj.refresh_in = None
+            self._register_default_app(self._entra_obj)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _register_default_app(self, entra: Entra) -> None:
+        entra.add_app(self.client_id, self.tenant_id, secret=self.client_secret)
+
+    def _entra(self) -> Entra:
+        if self._entra_obj is None:
+            from pbi_taskflow.emulator.entra import Entra, TokenStore
+            from pbi_taskflow.emulator.powerbi import PowerBI
+
+            tokens: TokenStore = TokenStore()
+            entra = Entra(lambda: self.url, tokens)
+            entra.token_lifetime = self._token_lifetime
+            self._register_default_app(entra)
+            self._powerbi_obj = PowerBI(self.state, tokens, lambda: self.api_root)
+            self._entra_obj = entra
+        return self._entra_obj
+
+    def _route(self, request: Request) -> tuple[str, Any]:
+        entra, powerbi = self._entra(), self._powerbi_obj
+        assert powerbi is not None
+        match = _DISCOVERY.match(request.path)
+        if match and request.method == "GET":
+            return "discovery", lambda: entra.discovery(request, match["tenant"])
+        match = _TOKEN.match(request.path)
+        if match and request.method == "POST":
+            return "token", lambda: entra.token(request, match["tenant"])
+        routed = powerbi.route(request.method, request.path)
+        if routed is not None:
+            endpoint, params = routed
+            return endpoint, lambda: powerbi.handle(endpoint, request, params)
+        return "unknown", lambda: json_response(404, {"error": {"code": "NotFound", "message":
+                                                 f"The emulator has no route for {request.method} {request.path}."}})
+
+    def _fault_response(self, endpoint: str, fault: Fault) -> Response | None:
+        entra = endpoint in ("discovery", "token")
+        if fault.kind == "slow":
+            self._stopping.wait(fault.delay)
+            return None
+        if fault.kind == "throttle":
+            retry = f"{fault.retry_after:g}"
+            if entra:
+                from pbi_taskflow.emulator.entra import aad_error
+
+                return aad_error(429, "temporarily_unavailable", 90055, "TenantThrottlingError: There are too "
+                                 f"many incoming requests. Retry in {retry} seconds.", headers={"Retry-After": retry})
+            from pbi_taskflow.emulator.powerbi import THROTTLED
+
+            return json_response(429, {"message": THROTTLED.format(retry)}, {"Retry-After": retry})
+        if fault.kind == "error":
+            phrase = HTTPStatus(fault.status).phrase if fault.status in HTTPStatus._value2member_map_ else "Error"
+            if entra:
+                from pbi_taskflow.emulator.entra import aad_error
+
+                return aad_error(fault.status, "temporarily_unavailable", 90006, f"{phrase} (emulated outage).")
+            code = phrase.title().replace(" ", "").replace("-", "")
+            return json_response(fault.status, {"error": {"code": code, "message": f"{phrase} (emulated fault)."}})
+        if fault.kind == "expired_token":
+            from pbi_taskflow.emulator.powerbi import TOKEN_EXPIRED
+
+            return json_response(403, TOKEN_EXPIRED)
+        if fault.kind == "drop":
+            return Response(0, drop=True)
+        return None  # drop_after: answered below, then dropped
+
+    def _dispatch(self, request: Request) -> Response:
+        now, real = self._clock.now(), time.time()
+        endpoint, handler = self._route(request)
+        fault = self.faults.take(endpoint) if endpoint != "unknown" else None
+        response = self._fault_response(endpoint, fault) if fault is not None else None
+        if response is None:
+            try:
+                response = handler()
+            except Exception as exc:  # noqa: BLE001 - a bug in the emulator must still answer, not hang the client
+                response = json_response(500, {"error": {"code": "EmulatorError", "message": repr(exc)}})
+            if fault is not None and fault.kind == "drop_after":
+                response.drop = True
+        request_id = response.headers.setdefault("RequestId", str(uuid.uuid4()))
+        self.log.add(RequestRecord(request.method, request.path, "&".join(f"{k}={v}" for k, v in
+                                   request.query.items()), endpoint, None if response.drop else response.status,
+                                   now, real, fault.kind if fault else None, request_id))
+        return response

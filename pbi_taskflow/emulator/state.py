@@ -1,0 +1,277 @@
+"""Emulated Power BI state: workspaces, datasets and the refresh state machine on the emulated clock."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from typing import Any
+
+from pbi_taskflow.emulator.clock import EmulatedClock
+
+OUTCOMES = ("Completed", "Failed", "Cancelled", "TimedOut", "Disabled")
+#: history ``status`` for each terminal extended status (TimedOut shows as Failed in history)
+HISTORY_STATUS = {"Completed": "Completed", "Failed": "Failed", "Cancelled": "Cancelled", "TimedOut": "Failed",
+                  "Disabled": "Disabled"}
+#: refresh types that count against the shared-capacity daily quota (portal "Refresh now" does not)
+QUOTA_TYPES = frozenset({"ViaApi", "ViaEnhancedApi", "Scheduled"})
+SHARED_DAILY_LIMIT = 8
+DEFAULT_ERRORS = {
+    "Failed": ("ModelRefresh_ShortMessage_ProcessingError",
+               "Data source error: the credentials provided for the source are invalid."),
+    "TimedOut": ("RefreshTimedOut", "The refresh operation exceeded its timeout."),
+}
+
+
+def new_id() -> str:
+    """A new lower-case GUID, the form Power BI uses for ids."""
+    return str(uuid.uuid4())
+
+
+def _check_outcome(outcome: str) -> str:
+    for known in OUTCOMES:
+        if outcome.lower() == known.lower():
+            return known
+    msg = f"Unknown refresh outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}."
+    raise ValueError(msg)
+
+
+def _check_duration(duration: float, what: str = "duration") -> float:
+    if duration < 0:
+        msg = f"{what} must be >= 0 emulated seconds, got {duration!r}."
+        raise ValueError(msg)
+    return float(duration)
+
+
+@dataclasses.dataclass
+class RefreshRun:
+    """One refresh of a dataset (a history entry), with its planned end and outcome."""
+
+    request_id: str
+    number: int
+    refresh_type: str
+    start: dt.datetime
+    duration: float
+    outcome: str
+    error_code: str | None = None
+    error_message: str | None = None
+    enhanced: bool = False
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cancelled_at: dt.datetime | None = None
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.cancelled_at or self.start + dt.timedelta(seconds=self.duration)
+
+    def is_running(self, now: dt.datetime) -> bool:
+        return now < self.end
+
+    def extended_status(self, now: dt.datetime) -> str:
+        """``NotStarted`` briefly, then ``InProgress``, then the terminal outcome."""
+        if not self.is_running(now):
+            return "Cancelled" if self.cancelled_at else self.outcome
+        if (now - self.start).total_seconds() < min(0.5, self.duration * 0.1):
+            return "NotStarted"
+        return "InProgress"
+
+    def status(self, now: dt.datetime) -> str:
+        """The history ``status``: ``Unknown`` while running."""
+        if self.is_running(now):
+            return "Unknown"
+        return HISTORY_STATUS[self.extended_status(now)]
+
+    def error(self, now: dt.datetime) -> tuple[str, str] | None:
+        """(code, message) of a failed run, else ``None``."""
+        ext = self.extended_status(now)
+        if ext not in ("Failed", "TimedOut"):
+            return None
+        code, message = DEFAULT_ERRORS[ext]
+        return self.error_code or code, self.error_message or message
+
+
+@dataclasses.dataclass
+class DatasetState:
+    """An emulated dataset and its refresh knobs."""
+
+    id: str
+    name: str
+    workspace_id: str
+    refreshable: bool = True
+    duration: float = 1.0
+    outcome: str = "Completed"
+    error_code: str | None = None
+    error_message: str | None = None
+    created: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    runs: list[RefreshRun] = dataclasses.field(default_factory=list)
+
+    def history(self) -> list[RefreshRun]:
+        """Runs, newest first."""
+        return sorted(self.runs, key=lambda r: (r.start, r.number), reverse=True)
+
+    def running(self, now: dt.datetime) -> RefreshRun | None:
+        return next((r for r in self.runs if r.is_running(now)), None)
+
+    def find_run(self, request_id: str) -> RefreshRun | None:
+        return next((r for r in self.runs if r.request_id.lower() == request_id.lower()), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "workspace_id": self.workspace_id, "refreshable": self.refreshable,
+                "duration": self.duration, "outcome": self.outcome}
+
+
+@dataclasses.dataclass
+class WorkspaceState:
+    """An emulated workspace (REST: group)."""
+
+    id: str
+    name: str
+    dedicated: bool = True
+    capacity_id: str | None = None
+    datasets: dict[str, DatasetState] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "dedicated": self.dedicated}
+
+
+def _lookup(items: list[Any], ref: str, kind: str) -> Any:
+    for item in items:
+        if item.id.lower() == ref.lower():
+            return item
+    exact = [i for i in items if i.name == ref]
+    if len(exact) == 1:
+        return exact[0]
+    loose = [i for i in items if i.name.lower() == ref.lower()]
+    if len(loose) == 1:
+        return loose[0]
+    if len(exact) > 1 or len(loose) > 1:
+        msg = f"The emulator holds several {kind}s named {ref!r}; address it by id."
+        raise ValueError(msg)
+    names = ", ".join(repr(i.name) for i in items) or "none"
+    msg = f"No emulated {kind} {ref!r}; known {kind}s: {names}. Add it first."
+    raise ValueError(msg)
+
+
+class PowerBIState:
+    """All emulated workspaces and datasets, guarded by one lock (``state.lock``).
+
+    :param clock: the emulated clock that drives refresh durations and timestamps.
+    """
+
+    def __init__(self, clock: EmulatedClock) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.workspaces: dict[str, WorkspaceState] = {}
+        self._numbers = 0
+
+    def clear(self) -> None:
+        with self.lock:
+            self.workspaces.clear()
+
+    # --- scenario ------------------------------------------------------------------------------
+
+    def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True) -> WorkspaceState:
+        with self.lock:
+            ws = WorkspaceState(id=(id or new_id()).lower(), name=name, dedicated=dedicated,
+                                capacity_id=new_id() if dedicated else None)
+            if ws.id in self.workspaces:
+                msg = f"A workspace with id {ws.id} already exists in the emulator."
+                raise ValueError(msg)
+            self.workspaces[ws.id] = ws
+            return ws
+
+    def workspace(self, ref: str) -> WorkspaceState:
+        """A workspace by id or name (``ValueError`` when unknown)."""
+        with self.lock:
+            return _lookup(list(self.workspaces.values()), ref, "workspace")  # type: ignore[no-any-return]
+
+    def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
+                    duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,
+                    error_message: str | None = None) -> DatasetState:
+        with self.lock:
+            ws = self.workspace(workspace)
+            ds = DatasetState(id=(id or new_id()).lower(), name=name, workspace_id=ws.id, refreshable=refreshable,
+                              duration=_check_duration(duration), outcome=_check_outcome(outcome),
+                              error_code=error_code, error_message=error_message)
+            if any(ds.id in w.datasets for w in self.workspaces.values()):
+                msg = f"A dataset with id {ds.id} already exists in the emulator."
+                raise ValueError(msg)
+            ws.datasets[ds.id] = ds
+            return ds
+
+    def dataset(self, ref: str) -> DatasetState:
+        """A dataset by id or name, across workspaces (``ValueError`` when unknown or ambiguous)."""
+        with self.lock:
+            every = [d for w in self.workspaces.values() for d in w.datasets.values()]
+            return _lookup(every, ref, "dataset")  # type: ignore[no-any-return]
+
+    def set_refresh(self, dataset: str, *, duration: float | None = None, outcome: str | None = None,
+                    error_code: str | None = None, error_message: str | None = None) -> None:
+        with self.lock:
+            ds = self.dataset(dataset)
+            if duration is not None:
+                ds.duration = _check_duration(duration)
+            if outcome is not None:
+                ds.outcome = _check_outcome(outcome)
+            if error_code is not None:
+                ds.error_code = error_code
+            if error_message is not None:
+                ds.error_message = error_message
+
+    def add_history(self, dataset: str, *, status: str = "Completed", start: dt.datetime | None = None,
+                    end: dt.datetime | None = None, duration: float | None = None, refresh_type: str = "Scheduled",
+                    ago: float | None = None, error_code: str | None = None,
+                    error_message: str | None = None) -> RefreshRun:
+        """Add a finished entry; ``ago`` is how long ago (emulated seconds) it ended."""
+        with self.lock:
+            ds = self.dataset(dataset)
+            now = self.clock.now()
+            span = dt.timedelta(seconds=_check_duration(duration if duration is not None else 60.0))
+            if start is not None and end is not None:
+                span = end - start
+            elif start is not None:
+                end = start + span
+            elif end is None:
+                end = now - dt.timedelta(seconds=ago if ago is not None else 3600.0)
+            begin = start or end - span
+            run = self._new_run(ds, refresh_type=refresh_type, start=begin, duration=span.total_seconds(),
+                                outcome=_check_outcome(status), error_code=error_code, error_message=error_message)
+            if run.is_running(now):
+                ds.runs.remove(run)
+                msg = "add_history adds finished refreshes only; its end lies in the future. Use start_external_refresh."
+                raise ValueError(msg)
+            return run
+
+    def _new_run(self, ds: DatasetState, **fields: Any) -> RefreshRun:
+        self._numbers += 1
+        run = RefreshRun(request_id=fields.pop("request_id", None) or new_id(), number=self._numbers, **fields)
+        ds.runs.append(run)
+        return run
+
+    # --- refresh state machine -----------------------------------------------------------------
+
+    def start_refresh(self, ds: DatasetState, *, refresh_type: str, enhanced: bool = False,
+                      options: dict[str, Any] | None = None, duration: float | None = None,
+                      timeout: float | None = None, request_id: str | None = None,
+                      outcome: str | None = None) -> RefreshRun:
+        """Start a refresh now with the dataset's configured duration and outcome (caller checks preconditions)."""
+        with self.lock:
+            planned = ds.duration if duration is None else _check_duration(duration)
+            outcome = ds.outcome if outcome is None else _check_outcome(outcome)
+            if timeout is not None and timeout < planned:
+                planned, outcome = timeout, "TimedOut"
+            return self._new_run(ds, request_id=request_id, refresh_type=refresh_type, start=self.clock.now(),
+                                 duration=planned, outcome=outcome, error_code=ds.error_code,
+                                 error_message=ds.error_message, enhanced=enhanced, options=dict(options or {}))
+
+    def quota_used(self, ds: DatasetState) -> int:
+        """Refreshes counted against the shared-capacity quota in the last 24 emulated hours."""
+        with self.lock:
+            since = self.clock.now() - dt.timedelta(hours=24)
+            return sum(1 for r in ds.runs if r.refresh_type in QUOTA_TYPES and r.start > since)
+
+    def cancel(self, run: RefreshRun) -> None:
+        with self.lock:
+            now = self.clock.now()
+            if run.is_running(now):
+                run.cancelled_at = now

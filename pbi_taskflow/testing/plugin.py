@@ -1,6 +1,174 @@
-"""The ``pbi_taskflow`` pytest plugin (registered through the ``pytest11`` entry point).
+"""The ``pbi_taskflow`` pytest plugin, loaded automatically through the ``pytest11`` entry point.
 
-Disable it with ``-p no:pbi_taskflow``.
+At start-up it points ``AIRFLOW_HOME`` at a temporary directory with a SQLite database (before
+anything imports Airflow) and offers fixtures for testing DAGs that refresh Power BI:
+
+``airflow_home``, ``run_dag``, ``run_task``, ``dag_bag``, ``dag_policy``, ``pbi_emulator``,
+``emulator``, ``pbi_connection``, ``clean_env`` and ``pbi_fake_client``.
+
+Disable it with ``-p no:pbi_taskflow`` (or ``addopts = ["-p", "no:pbi_taskflow"]``). Keep your own
+``AIRFLOW_HOME`` with ``PBI_TASKFLOW_KEEP_AIRFLOW_HOME=1``. This module imports neither Airflow nor
+the emulator at module level.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pbi_taskflow.testing.env import KEEP_HOME_ENV, configure_airflow_env, migrate_db, remove_home
+from pbi_taskflow.testing.integrity import DagPolicy
+
+if TYPE_CHECKING:
+    from pbi_taskflow.emulator import Emulator
+    from pbi_taskflow.testing.fake_client import FakePowerBIClient
+    from pbi_taskflow.testing.runner import DagRunResult
+
+_STATE: dict[str, Any] = {}
+
+#: Proxy variables cleared by ``clean_env`` (both spellings).
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+              "no_proxy")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("pbi_taskflow_dag_folder", "DAG folder loaded by the dag_bag fixture (relative to rootdir)",
+                  default="dags")
+    parser.addini("pbi_taskflow_time_scale", "time_scale of the session emulator (emulated seconds per real second)",
+                  default="1.0")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    keep = KEEP_HOME_ENV in os.environ and os.environ[KEEP_HOME_ENV].strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        home = configure_airflow_env(keep=keep)
+    except RuntimeError as exc:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(str(exc)), stacklevel=2)
+        return
+    _STATE["home"] = home
+    _STATE["temporary"] = not (keep and os.environ.get("AIRFLOW_HOME"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = _STATE.pop("home", None)
+    if home is not None and _STATE.pop("temporary", False):
+        remove_home(home)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The isolated Airflow home of this test session, with its SQLite metadata database migrated (once)."""
+    if "home" not in _STATE:
+        pytest.skip("pbi_taskflow could not isolate AIRFLOW_HOME (airflow was imported too early); see the warning")
+    migrate_db(reset=bool(_STATE.get("temporary")))
+    return Path(_STATE["home"])
+
+
+@pytest.fixture
+def run_dag(airflow_home: Path) -> Callable[..., DagRunResult]:
+    """``run_dag(dag, *, conf=None, logical_date=None, mark_success_pattern=None) -> DagRunResult``."""
+    from pbi_taskflow.testing.runner import run_dag as _run_dag
+
+    return _run_dag
+
+
+@pytest.fixture
+def run_task(airflow_home: Path) -> Callable[..., DagRunResult]:
+    """``run_task(dag, task_id, *, conf=None, logical_date=None, upstream=True) -> DagRunResult``."""
+    from pbi_taskflow.testing.runner import run_task as _run_task
+
+    return _run_task
+
+
+@pytest.fixture
+def dag_policy() -> DagPolicy:
+    """The policy ``dag_bag`` enforces; override this fixture in ``conftest.py`` to change it."""
+    return DagPolicy()
+
+
+@pytest.fixture
+def dag_bag(airflow_home: Path, request: pytest.FixtureRequest, dag_policy: DagPolicy) -> dict[str, Any]:
+    """``{dag_id: dag}`` of the ini option ``pbi_taskflow_dag_folder`` (default ``dags``), checked against ``dag_policy``."""
+    from pbi_taskflow.testing.integrity import assert_dag_integrity
+
+    folder = Path(str(request.config.getini("pbi_taskflow_dag_folder")))
+    if not folder.is_absolute():
+        folder = Path(request.config.rootpath) / folder
+    return assert_dag_integrity(folder, policy=dag_policy)
+
+
+@pytest.fixture(scope="session")
+def pbi_emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """One HTTPS Power BI + Entra ID emulator for the whole session (prefer ``emulator``, which resets it)."""
+    from pbi_taskflow.emulator import Emulator
+
+    scale = float(str(request.config.getini("pbi_taskflow_time_scale")) or "1.0")
+    emu = Emulator(port=0, time_scale=scale)
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def emulator(pbi_emulator: Emulator) -> Emulator:
+    """The session emulator, reset: default tenant and app, no workspaces, no faults, empty request log."""
+    pbi_emulator.reset()
+    return pbi_emulator
+
+
+@pytest.fixture(scope="session")
+def pbi_ca_bundle(pbi_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PEM file trusting the system CAs plus the emulator's CA."""
+    from pbi_taskflow.testing.certs import combined_ca_bundle
+
+    return combined_ca_bundle(pbi_emulator.ca_bundle, tmp_path_factory.mktemp("pbi-ca") / "ca-bundle.pem")
+
+
+@pytest.fixture
+def pbi_connection(emulator: Emulator, pbi_ca_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the Airflow connection ``powerbi_default`` at the (reset) emulator; return the conn id.
+
+    ``AIRFLOW_CONN_POWERBI_DEFAULT`` gets the emulator's connection JSON; CA variables that are set
+    (``REQUESTS_CA_BUNDLE`` and friends) are pointed at a bundle that also trusts the emulator, and
+    loopback is exempted from any proxy.
+    """
+    from pbi_taskflow.testing.certs import CA_ENV_VARS
+
+    monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", emulator.airflow_conn_json())
+    for name in CA_ENV_VARS:
+        if os.environ.get(name):
+            monkeypatch.setenv(name, str(pbi_ca_bundle))
+    for name in ("NO_PROXY", "no_proxy"):
+        current = [part for part in os.environ.get(name, "").split(",") if part]
+        monkeypatch.setenv(name, ",".join([*current, "127.0.0.1", "localhost"]))
+    return "powerbi_default"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clear ``AZURE_*`` and proxy variables and make retry waits instant for the test."""
+    for name in list(os.environ):
+        if name.startswith("AZURE_") or name in PROXY_VARS:
+            monkeypatch.delenv(name, raising=False)
+    from pbi_taskflow import retry
+
+    was_testing = retry.is_testing()
+    retry.set_testing(True)
+    try:
+        yield
+    finally:
+        retry.set_testing(was_testing)
+
+
+@pytest.fixture
+def pbi_fake_client(mocker: Any) -> FakePowerBIClient:
+    """A programmable in-memory stand-in for ``PowerBIClient`` (pure unit tests; records every call)."""
+    from pbi_taskflow.testing.fake_client import FakePowerBIClient
+
+    return FakePowerBIClient(mocker)

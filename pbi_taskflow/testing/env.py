@@ -1,0 +1,93 @@
+"""A throwaway Airflow home for tests and the demo: environment first, database second.
+
+Airflow reads ``AIRFLOW_HOME`` and its configuration once, at the first ``import airflow``, so
+:func:`configure_airflow_env` must run before anything imports Airflow. This module imports
+nothing from Airflow at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+__all__ = ["KEEP_HOME_ENV", "configure_airflow_env", "migrate_db"]
+
+#: Set to ``1`` to keep the ``AIRFLOW_HOME`` of the environment (for example a project's own
+#: ``.airflow-home``) instead of a temporary one. Its database is then migrated, never reset.
+KEEP_HOME_ENV = "PBI_TASKFLOW_KEEP_AIRFLOW_HOME"
+
+_lock = threading.Lock()
+_migrated: set[str] = set()
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def configure_airflow_env(home: str | os.PathLike[str] | None = None, *, keep: bool | None = None) -> Path:
+    """Point Airflow at an isolated home with a SQLite database; call before the first ``import airflow``.
+
+    Without ``home`` a new temporary directory is created. The variables set are ``AIRFLOW_HOME``,
+    ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` (SQLite inside the home), ``AIRFLOW__CORE__DAGS_FOLDER``
+    (an empty ``dags`` folder inside the home), ``AIRFLOW__CORE__LOAD_EXAMPLES=False`` and a one-second
+    ``AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY`` (Airflow's default is five minutes).
+
+    :param home: directory to use as ``AIRFLOW_HOME``; a temporary one when omitted.
+    :param keep: keep the ``AIRFLOW_HOME`` already in the environment and only add the defaults that
+        are missing; defaults to the ``PBI_TASKFLOW_KEEP_AIRFLOW_HOME`` environment variable.
+    :return: the Airflow home in use.
+    """
+    if keep is None:
+        keep = _truthy(os.environ.get(KEEP_HOME_ENV))
+    if keep and os.environ.get("AIRFLOW_HOME"):
+        path = Path(os.environ["AIRFLOW_HOME"])
+        os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        return path
+    if "airflow" in sys.modules:
+        # Too late to move Airflow: its configuration is already loaded. Say so instead of
+        # silently running against another database.
+        msg = (
+            "pbi_taskflow: airflow was imported before the test environment was configured, so "
+            "AIRFLOW_HOME could not be moved to a temporary directory; import airflow lazily "
+            f"(inside tests or fixtures), or set {KEEP_HOME_ENV}=1 to use the current AIRFLOW_HOME."
+        )
+        raise RuntimeError(msg)
+    path = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="pbi-airflow-"))
+    (path / "dags").mkdir(parents=True, exist_ok=True)
+    os.environ["AIRFLOW_HOME"] = str(path)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{path / 'airflow.db'}"
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(path / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.setdefault("AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY", "1")
+    os.environ.setdefault("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
+    return path
+
+
+def migrate_db(*, reset: bool = True) -> None:
+    """Create the metadata tables once per process (idempotent, thread-safe).
+
+    :param reset: drop and recreate the tables (fast on a fresh SQLite file); ``False`` runs the
+        normal migration and keeps existing data (used for a kept ``AIRFLOW_HOME``).
+    """
+    from airflow import settings
+
+    key = str(settings.SQL_ALCHEMY_CONN)
+    with _lock:
+        if key in _migrated:
+            return
+        from airflow.utils import db
+
+        if reset:
+            db.resetdb()
+        else:
+            db.initdb()
+        _migrated.add(key)
+
+
+def remove_home(path: Path) -> None:
+    """Delete a temporary Airflow home (best effort)."""
+    shutil.rmtree(path, ignore_errors=True)

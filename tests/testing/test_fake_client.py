@@ -1,0 +1,44 @@
+"""pbi_fake_client: a programmable in-memory client that records calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbi_taskflow.errors import NotFoundError, RefreshAlreadyRunningError, ThrottledError
+from pbi_taskflow.models import RefreshStatus
+
+
+def test_refresh_runs_through_programmed_polls_to_outcome(pbi_fake_client):
+    """A triggered refresh reports Unknown for the programmed number of polls, then its outcome."""
+    pbi_fake_client.add_dataset("Finance", "Sales", polls=2, outcome="Failed", error_code="ModelRefreshFailed")
+    handle = pbi_fake_client.trigger_refresh(pbi_fake_client.target("Finance", "Sales"))
+    states = [pbi_fake_client.get_refresh_state(handle).status for _ in range(3)]
+    assert states == [RefreshStatus.UNKNOWN, RefreshStatus.UNKNOWN, RefreshStatus.FAILED]
+    assert pbi_fake_client.get_refresh_state(handle).error_code == "ModelRefreshFailed"
+    assert pbi_fake_client.refresh_history("Finance", "Sales")[0].status == RefreshStatus.FAILED
+
+
+def test_calls_are_recorded_as_mocks(pbi_fake_client):
+    """Each method is a MagicMock, so tests assert on calls and arguments."""
+    pbi_fake_client.add_dataset("Finance", "Sales")
+    pbi_fake_client.list_datasets("Finance")
+    pbi_fake_client.list_datasets.assert_called_once_with("Finance")
+    assert pbi_fake_client.trigger_refresh.call_count == 0
+
+
+def test_programmed_errors_and_conflicts(pbi_fake_client):
+    """fail_next raises once; a second trigger while running is a conflict; unknown names are NotFound."""
+    pbi_fake_client.add_dataset("Finance", "Sales", polls=5)
+    target = pbi_fake_client.target("Finance", "Sales")
+    pbi_fake_client.fail_next("trigger_refresh", ThrottledError("slow down", status=429, retry_after=1))
+    with pytest.raises(ThrottledError):
+        pbi_fake_client.trigger_refresh(target)
+    handle = pbi_fake_client.trigger_refresh(target)
+    with pytest.raises(RefreshAlreadyRunningError):
+        pbi_fake_client.trigger_refresh(target)
+    pbi_fake_client.cancel_refresh(handle)
+    assert pbi_fake_client.get_refresh_state(handle).status == RefreshStatus.CANCELLED
+    with pytest.raises(NotFoundError, match="Nope"):
+        pbi_fake_client.target("Finance", "Nope")
+    with pytest.raises(ValueError, match="unknown method"):
+        pbi_fake_client.fail_next("no_such_method", RuntimeError())

@@ -1,0 +1,526 @@
+"""The synchronous Power BI client (``requests``): names to ids, trigger, status, history, cancel.
+
+Every call has connect/read timeouts, goes through the shared :class:`~pbi_taskflow.retry.RetryPolicy`
+(idempotent calls only) and renews the access token once when Power BI rejects it. The refresh POST
+is never blindly re-sent: after an ambiguous failure the history is checked for the refresh it may
+have started first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pbi_taskflow import api
+from pbi_taskflow._names import pick
+from pbi_taskflow._urls import require_https
+from pbi_taskflow.auth import AccessToken, Credential
+from pbi_taskflow.auth._base import check_ca_bundle
+from pbi_taskflow.clouds import Cloud, get_cloud
+from pbi_taskflow.errors import (
+    ConfigurationError,
+    EnhancedRefreshNotSupportedError,
+    InvalidRequestError,
+    PermissionDeniedError,
+    PowerBIError,
+    PowerBIHTTPError,
+    RefreshAlreadyRunningError,
+    ThrottledError,
+    TokenExpiredError,
+    TransportError,
+    WorkspaceNotAllowedError,
+)
+from pbi_taskflow.models import (
+    Dataset,
+    Handle,
+    HistoryEntry,
+    Refresh,
+    RefreshOptions,
+    RefreshResult,
+    RefreshState,
+    RefreshStatus,
+    Target,
+    Workspace,
+    parse_timestamp,
+)
+from pbi_taskflow.retry import RetryPolicy, is_transient, log_retry
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+log = logging.getLogger("pbi_taskflow.client")
+
+Timeout = float | tuple[float, float]
+
+#: Waits (seconds) between history checks after an ambiguous refresh POST failure.
+ADOPT_WAITS = (0.0, 1.0, 2.0, 4.0)
+#: A refresh that started this long before the POST (client clock) still counts as the POST's own.
+CLOCK_SKEW = dt.timedelta(seconds=5)
+#: How long a standard refresh may be missing from the history before it counts as dropped.
+HISTORY_GRACE = 180.0
+#: ``$top`` of the history read that looks for a standard refresh.
+STATUS_TOP = 10
+
+
+def utcnow() -> dt.datetime:
+    """The current UTC time (aware)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def normalise_timeout(timeout: Timeout | None) -> tuple[float, float]:
+    """``(connect, read)`` seconds from a number or a pair."""
+    if timeout is None:
+        return (10.0, 60.0)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        pair = (min(10.0, float(timeout)), float(timeout))
+    elif isinstance(timeout, tuple) and len(timeout) == 2:
+        pair = (float(timeout[0]), float(timeout[1]))
+    else:
+        msg = f"Invalid timeout {timeout!r}: expected seconds or a (connect, read) pair of seconds."
+        raise ConfigurationError(msg)
+    if min(pair) <= 0:
+        msg = f"Invalid timeout {timeout!r}: seconds must be > 0."
+        raise ConfigurationError(msg)
+    return pair
+
+
+def normalise_allowed(value: Iterable[str] | str | None) -> tuple[str, ...]:
+    """An allow-list from a list or a comma-separated string; blanks dropped."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            msg = f"Invalid allowed_workspaces entry {item!r}: expected workspace names or ids (strings)."
+            raise ConfigurationError(msg)
+        if item.strip():
+            out.append(item.strip())
+    return tuple(out)
+
+
+class PowerBIClient:
+    """A Power BI REST client for one service principal.
+
+    :param credential: where access tokens come from (see :mod:`pbi_taskflow.auth`).
+    :param cloud: API root, scope and portal (default: the credential's cloud, else public).
+    :param api_root: overrides the cloud's API root (``https://…/v1.0/myorg``).
+    :param timeout: (connect, read) timeout in seconds for every call.
+    :param retry: the retry policy for transient faults (default :class:`RetryPolicy`).
+    :param ca_bundle: PEM file of CAs to trust (per request, so ``REQUESTS_CA_BUNDLE`` cannot override it).
+    :param session: a ``requests.Session`` to use (not closed by the client).
+    :param allowed_workspaces: names or ids of the only workspaces this client may touch.
+    :param conn_id: the Airflow connection id, for messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        credential: Credential,
+        cloud: Cloud | None = None,
+        api_root: str | None = None,
+        timeout: Timeout = (10.0, 60.0),
+        retry: RetryPolicy | None = None,
+        ca_bundle: str | None = None,
+        session: Any = None,
+        allowed_workspaces: Iterable[str] | str | None = None,
+        conn_id: str | None = None,
+    ) -> None:
+        if credential is None or not callable(getattr(credential, "get_token", None)):
+            msg = "PowerBIClient needs a credential with get_token() (see pbi_taskflow.auth)."
+            raise ConfigurationError(msg)
+        self.credential = credential
+        self.cloud = cloud or getattr(credential, "cloud", None) or get_cloud("public")
+        self.api_root = require_https(api_root or self.cloud.api_root, "Power BI API root")
+        self.timeout = normalise_timeout(timeout)
+        self.retry = retry or RetryPolicy()
+        self.ca_bundle = check_ca_bundle(ca_bundle)
+        self.allowed_workspaces = normalise_allowed(allowed_workspaces)
+        self.conn_id = conn_id
+        self.history_grace = HISTORY_GRACE
+        self.adopt_waits: tuple[float, ...] = ADOPT_WAITS
+        self._session = session
+        self._owns_session = session is None
+        self._workspaces: dict[str, Workspace] = {}
+        self._datasets: dict[str, list[Dataset]] = {}
+
+    def __repr__(self) -> str:
+        return f"PowerBIClient(api_root={self.api_root!r}, conn_id={self.conn_id!r}, credential={self.credential!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session if the client created it."""
+        if self._session is not None and self._owns_session:
+            self._session.close()
+            self._session = None
+
+    # --- transport ---------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Any:
+        """The ``requests.Session`` (created on first use)."""
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            self._owns_session = True
+        return self._session
+
+    def _exchange(self, request: api.ApiRequest, token: AccessToken) -> api.ApiResponse:
+        import requests
+
+        kwargs: dict[str, Any] = {
+            "params": request.params,
+            "headers": {"Authorization": f"Bearer {token.token}", "Accept": "application/json"},
+            "timeout": self.timeout,
+        }
+        if request.json is not None:
+            kwargs["json"] = request.json
+        if self.ca_bundle:
+            kwargs["verify"] = self.ca_bundle
+        url = self.api_root + request.path
+        try:
+            resp = self.session.request(request.method, url, **kwargs)
+        except requests.Timeout as exc:
+            raise _transport_error(request, "timed out", exc) from None
+        except requests.ConnectionError as exc:
+            raise _transport_error(request, "connection failed", exc) from None
+        response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
+        log.debug(
+            "Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code, api.request_id(resp.headers)
+        )
+        return api.check(response, request)
+
+    def _once(self, request: api.ApiRequest) -> api.ApiResponse:
+        """One logical call: renews the token once if Power BI rejects it."""
+        token = self.credential.get_token()
+        try:
+            return self._exchange(request, token)
+        except PermissionDeniedError as exc:
+            if not (isinstance(exc, TokenExpiredError) or exc.status == 401):
+                raise
+            log.info("Power BI rejected the access token (%s); renewing it and retrying once.", exc.code or exc.status)
+            self.credential.invalidate(token.token)
+            return self._exchange(request, self.credential.get_token())
+
+    def call(self, request: api.ApiRequest) -> api.ApiResponse:
+        """Send ``request``: idempotent calls are retried on transient faults."""
+        if not request.idempotent:
+            return self._once(request)
+        return self.retry.call(lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset)
+
+    # --- workspaces and datasets ----------------------------------------------------------------
+
+    def list_workspaces(self, name: str | None = None, top: int | None = None) -> list[Workspace]:
+        """Workspaces visible to the service principal (``name``: exact ``$filter``)."""
+        found = api.parse_workspaces(self.call(api.list_groups(name=name, top=top)).body)
+        for ws in found:
+            self._remember_workspace(ws)
+        return found
+
+    def _remember_workspace(self, ws: Workspace) -> None:
+        self._workspaces[ws.id.lower()] = ws
+
+    def get_workspace(self, name_or_id: str) -> Workspace:
+        """The workspace with this id, or this name (case-insensitive, exact).
+
+        :raises AmbiguousNameError: several workspaces have the name.
+        :raises UnknownNameError: none has it; the closest names are listed.
+        """
+        key = _text(name_or_id, "workspace")
+        cached = self._cached_workspace(key)
+        if cached is not None:
+            return cached
+        if not api.is_guid(key):
+            hits = [w for w in self.list_workspaces(name=key) if w.name.strip().casefold() == key.casefold()]
+            if len(hits) == 1:
+                return hits[0]
+            if hits:
+                return pick(hits, key, kind="workspace")
+        return pick(self.list_workspaces(), key, kind="workspace")
+
+    def _cached_workspace(self, key: str) -> Workspace | None:
+        if api.is_guid(key):
+            return self._workspaces.get(key.lower())
+        hits = [w for w in self._workspaces.values() if w.name.strip().casefold() == key.casefold()]
+        return hits[0] if len(hits) == 1 else None
+
+    def _workspace_ref(self, workspace: Workspace | str) -> tuple[str, str]:
+        if isinstance(workspace, Workspace):
+            return workspace.id, workspace.name
+        key = _text(workspace, "workspace")
+        if api.is_guid(key):
+            cached = self._workspaces.get(key.lower())
+            return key, cached.name if cached else key
+        ws = self.get_workspace(key)
+        return ws.id, ws.name
+
+    def list_datasets(self, workspace: Workspace | str) -> list[Dataset]:
+        """Datasets of a workspace (a :class:`Workspace`, an id or a name)."""
+        ws_id, ws_name = self._workspace_ref(workspace)
+        found = api.parse_datasets(self.call(api.list_datasets(ws_id, workspace=ws_name)).body, ws_id)
+        self._datasets[ws_id.lower()] = found
+        return found
+
+    def get_dataset(self, workspace: Workspace | str, name_or_id: str) -> Dataset:
+        """The dataset with this id, or this name (case-insensitive, exact), in ``workspace``.
+
+        :raises AmbiguousNameError: several datasets have the name.
+        :raises UnknownNameError: none has it; the closest names are listed.
+        """
+        key = _text(name_or_id, "dataset")
+        ws_id, ws_name = self._workspace_ref(workspace)
+        cached = self._datasets.get(ws_id.lower())
+        if cached is not None:
+            try:
+                return pick(cached, key, kind="dataset", container=ws_name)
+            except PowerBIError:
+                pass
+        if api.is_guid(key):
+            resp = self.call(api.get_dataset(ws_id, key, workspace=ws_name))
+            if isinstance(resp.body, dict) and resp.body.get("id"):
+                return api.parse_dataset(resp.body, ws_id)
+        return pick(self.list_datasets(Workspace(ws_id, ws_name)), key, kind="dataset", container=ws_name)
+
+    # --- allow-list and resolution -------------------------------------------------------------
+
+    def _allowed(self, *values: str) -> bool:
+        folded = {a.casefold() for a in self.allowed_workspaces}
+        return any(v.strip().casefold() in folded for v in values if v)
+
+    def _not_allowed(self, workspace: str) -> WorkspaceNotAllowedError:
+        conn = f"connection {self.conn_id!r}" if self.conn_id else "this client"
+        listing = ", ".join(repr(a) for a in self.allowed_workspaces)
+        msg = (
+            f"Workspace {workspace!r} is not allowed for {conn}: its allowed_workspaces are {listing}. Add the "
+            "workspace (name or id) to the connection's allowed_workspaces, or refresh a dataset in an allowed workspace."
+        )
+        return WorkspaceNotAllowedError(msg, workspace=workspace)
+
+    def check_workspace_allowed(self, workspace: str) -> bool:
+        """Raise unless ``workspace`` may be used; ``False`` means "decided only once resolved".
+
+        A name or id found in the allow-list passes at once. A GUID when the list holds only GUIDs
+        (or a name when it holds only names) fails at once, before any HTTP call. Otherwise the
+        resolved workspace's id and name are checked later.
+        """
+        if not self.allowed_workspaces or self._allowed(workspace):
+            return True
+        guids = [api.is_guid(a) for a in self.allowed_workspaces]
+        if (api.is_guid(workspace) and all(guids)) or (not api.is_guid(workspace) and not any(guids)):
+            raise self._not_allowed(workspace)
+        return False
+
+    def resolve(
+        self, refresh: Refresh, default_workspace: str | None = None, defaults: RefreshOptions | None = None
+    ) -> Target:
+        """Names to ids: the :class:`Target` of ``refresh`` (workspace allow-list enforced first)."""
+        ref = refresh.workspace or default_workspace
+        if not ref or not ref.strip():
+            msg = (
+                f"No workspace given for dataset {refresh.dataset!r}: set workspace= on the refresh, or a default "
+                "workspace on the task."
+            )
+            raise ConfigurationError(msg, dataset=refresh.dataset)
+        decided = self.check_workspace_allowed(ref)
+        ws = self.get_workspace(ref)
+        if not decided and not self._allowed(ws.id, ws.name):
+            raise self._not_allowed(ref)
+        ds = self.get_dataset(ws, refresh.dataset)
+        options = refresh.options.merged(defaults) if defaults is not None else refresh.options
+        return Target(
+            workspace_id=ws.id,
+            workspace_name=ws.name,
+            dataset_id=ds.id,
+            dataset_name=ds.name,
+            options=options,
+            on_dedicated_capacity=ws.is_on_dedicated_capacity,
+        )
+
+    # --- refreshes -------------------------------------------------------------------------------
+
+    def trigger_refresh(self, target: Target) -> Handle:
+        """Start a refresh and return its :class:`Handle`.
+
+        After an ambiguous failure (dropped connection, timeout or 5xx once the POST may have been
+        received) the history is checked for the refresh it may have started, which is adopted;
+        the POST is re-sent only when none shows up.
+
+        :raises EnhancedRefreshNotSupportedError: enhanced options on a shared-capacity workspace.
+        :raises RefreshAlreadyRunningError: another refresh of the dataset is running.
+        """
+        options = target.options
+        enhanced = options.is_enhanced
+        if enhanced and target.on_dedicated_capacity is False:
+            msg = (
+                f"Cannot start an enhanced refresh of dataset {target.dataset_name!r}: workspace "
+                f"{target.workspace_name!r} is not on a Premium, PPU, Embedded or Fabric capacity, and enhanced options "
+                "(tables, partitions, type, commit mode…) need one. Drop the options or move the workspace."
+            )
+            raise EnhancedRefreshNotSupportedError(msg, workspace=target.workspace_name, dataset=target.dataset_name)
+        request = api.trigger_refresh(
+            target.workspace_id, target.dataset_id, options, workspace=target.workspace_name, dataset=target.dataset_name
+        )
+        since = utcnow() - CLOCK_SKEW
+        ambiguous = False
+        attempt = 1
+        while True:
+            requested_at = utcnow()
+            try:
+                response = self.call(request)
+            except RefreshAlreadyRunningError:
+                if ambiguous:
+                    adopted = self._adopt(target, enhanced, since)
+                    if adopted is not None:
+                        return adopted
+                raise
+            except PowerBIError as exc:
+                if not is_transient(exc) or attempt >= self.retry.attempts:
+                    if is_transient(exc) and not isinstance(exc, ThrottledError):
+                        adopted = self._adopt(target, enhanced, since)
+                        if adopted is not None:
+                            return adopted
+                    raise
+                if not isinstance(exc, ThrottledError):
+                    ambiguous = True
+                    adopted = self._adopt(target, enhanced, since)
+                    if adopted is not None:
+                        return adopted
+                wait = self.retry.backoff(attempt, exc)
+                log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
+                          dataset=target.dataset_name)
+                self.retry.wait(wait)
+                attempt += 1
+                continue
+            refresh_id = api.refresh_id_from_trigger(response.headers, enhanced=enhanced)
+            if not refresh_id:
+                msg = (
+                    f"Power BI accepted the refresh of dataset {target.dataset_name!r} but returned no refresh id "
+                    "(no Location, x-ms-request-id or RequestId header)."
+                )
+                raise PowerBIHTTPError(msg, status=response.status, workspace=target.workspace_name,
+                                       dataset=target.dataset_name)
+            log.info(
+                "Started %s refresh %s of dataset %r in workspace %r.",
+                "an enhanced" if enhanced else "a standard", refresh_id, target.dataset_name, target.workspace_name,
+            )
+            return self._handle(target, refresh_id, enhanced, requested_at)
+
+    @staticmethod
+    def _handle(target: Target, refresh_id: str, enhanced: bool, requested_at: dt.datetime, attached: bool = False) -> Handle:
+        return Handle(
+            workspace_id=target.workspace_id,
+            workspace_name=target.workspace_name,
+            dataset_id=target.dataset_id,
+            dataset_name=target.dataset_name,
+            refresh_id=refresh_id,
+            kind="enhanced" if enhanced else "standard",
+            requested_at=requested_at.isoformat(),
+            attached=attached,
+        )
+
+    def _adopt(self, target: Target, enhanced: bool, since: dt.datetime) -> Handle | None:
+        """Look (a bounded number of times) for the refresh an ambiguous POST may have started."""
+        for wait in self.adopt_waits:
+            if wait:
+                self.retry.wait(wait)
+            try:
+                entries = self.refresh_history(target.workspace_id, target.dataset_id, top=STATUS_TOP,
+                                               _names=(target.workspace_name, target.dataset_name))
+            except PowerBIError as exc:
+                if not is_transient(exc):
+                    raise
+                continue
+            entry = api.find_started_refresh(entries, enhanced=enhanced, since=since)
+            if entry is not None and entry.request_id:
+                log.warning(
+                    "The refresh request for dataset %r failed ambiguously, but Power BI started refresh %s; "
+                    "following it instead of sending the request again.", target.dataset_name, entry.request_id,
+                )
+                started = parse_timestamp(entry.start) or utcnow()
+                return self._handle(target, entry.request_id, enhanced, min(started, utcnow()))
+        return None
+
+    def get_refresh_state(self, handle: Handle) -> RefreshState:
+        """The current state of a started refresh.
+
+        Enhanced: the execution-details endpoint (202 running, 200 done). Standard: the history
+        (small ``$top``), matched on ``requestId``; a refresh not visible yet is ``NotStarted`` for
+        up to :attr:`history_grace` seconds.
+        """
+        if handle.kind == "enhanced":
+            return api.parse_details(self.call(api.refresh_details(handle)).body)
+        names = (handle.workspace_name, handle.dataset_name)
+        entries = self.refresh_history(handle.workspace_id, handle.dataset_id, top=STATUS_TOP, _names=names)
+        entry = api.find_entry(entries, handle.refresh_id)
+        if entry is None and len(entries) >= STATUS_TOP:
+            entries = self.refresh_history(handle.workspace_id, handle.dataset_id, top=60, _names=names)
+            entry = api.find_entry(entries, handle.refresh_id)
+        if entry is not None:
+            return api.state_from_entry(entry)
+        requested = parse_timestamp(handle.requested_at) or utcnow()
+        waited = (utcnow() - requested).total_seconds()
+        if waited <= self.history_grace:
+            return RefreshState(status=RefreshStatus.NOT_STARTED)
+        raise api.not_visible_error(handle, waited)
+
+    def refresh_history(
+        self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None
+    ) -> list[HistoryEntry]:
+        """The dataset's refresh history, newest first."""
+        ws, ds = _names or (workspace_id, dataset_id)
+        return api.parse_history(self.call(api.refresh_history(workspace_id, dataset_id, top, workspace=ws, dataset=ds)).body)
+
+    def running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
+        """The refresh of the dataset that is running now (any origin), if any."""
+        for entry in self.refresh_history(workspace_id, dataset_id, top=5):
+            if not entry.status.is_terminal and not entry.end:
+                return entry
+        return None
+
+    def cancel_refresh(self, handle: Handle) -> None:
+        """Cancel a running enhanced refresh (Power BI cannot cancel standard ones by API).
+
+        :raises InvalidRequestError: for a standard refresh.
+        """
+        if handle.kind != "enhanced":
+            msg = (
+                f"Cannot cancel refresh {handle.refresh_id} of dataset {handle.dataset_name!r}: Power BI cancels only "
+                "enhanced refreshes through the API. Cancel it in the Power BI portal, or use enhanced refreshes "
+                "(for example type='Full') when cancelling matters."
+            )
+            raise InvalidRequestError(msg, workspace=handle.workspace_name, dataset=handle.dataset_name)
+        self.call(api.cancel_refresh(handle))
+        log.warning("Cancelled refresh %s of dataset %r.", handle.refresh_id, handle.dataset_name)
+
+    def result_from(self, handle: Handle, state: RefreshState, cloud: Cloud | None = None, **extra: Any) -> RefreshResult:
+        """The :class:`RefreshResult` of ``handle`` in ``state`` (with a portal link)."""
+        return api.result_from(handle, state, cloud or self.cloud, **extra)
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"Invalid {what} {value!r}: expected a {what} name or id (a non-empty string)."
+        raise ConfigurationError(msg)
+    return value.strip()
+
+
+def _transport_error(request: api.ApiRequest, what: str, exc: BaseException) -> TransportError:
+    where = api._where(request.workspace, request.dataset)
+    reason = type(exc).__name__
+    return TransportError(
+        f"Power BI {request.operation}{where} {what} before an answer arrived ({reason}); usually transient.",
+        workspace=request.workspace,
+        dataset=request.dataset,
+    )
+
+
+__all__ = ["PowerBIClient", "normalise_allowed", "normalise_timeout"]
+

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pbi_taskflow.errors import NotFoundError, PowerBIError, RefreshAlreadyRunningError
+from pbi_taskflow.errors import ConfigurationError, NotFoundError, PowerBIError, RefreshAlreadyRunningError
 from pbi_taskflow.models import (
     Dataset,
     Handle,
     HistoryEntry,
+    Refresh,
     RefreshOptions,
     RefreshState,
     RefreshStatus,
@@ -35,11 +36,14 @@ __all__ = ["FakeDataset", "FakePowerBIClient"]
 
 _METHODS = (
     "list_workspaces",
+    "get_workspace",
     "list_datasets",
     "get_dataset",
+    "resolve",
     "trigger_refresh",
     "get_refresh_state",
     "refresh_history",
+    "running_refresh",
     "cancel_refresh",
 )
 
@@ -123,7 +127,9 @@ class FakePowerBIClient:
         return Target(ws.id, ws.name, ds.id, ds.name, options or RefreshOptions(), ws.is_on_dedicated_capacity)
 
     # -- lookups ------------------------------------------------------------------------------
-    def _workspace(self, key: str, *, create: bool = False) -> Workspace:
+    def _workspace(self, key: str | Workspace, *, create: bool = False) -> Workspace:
+        if isinstance(key, Workspace):
+            key = key.id
         for ws in self.workspaces.values():
             if key in (ws.id, ws.name):
                 return ws
@@ -152,14 +158,27 @@ class FakePowerBIClient:
     def _list_workspaces(self, name: str | None = None) -> list[Workspace]:
         return [ws for ws in self.workspaces.values() if name is None or ws.name == name]
 
-    def _list_datasets(self, workspace: str) -> list[Dataset]:
+    def _get_workspace(self, name_or_id: str) -> Workspace:
+        return self._workspace(name_or_id)
+
+    def _list_datasets(self, workspace: str | Workspace) -> list[Dataset]:
         ws = self._workspace(workspace)
         return [f.dataset for f in self.datasets.values() if f.dataset.workspace_id == ws.id]
 
-    def _get_dataset(self, workspace: str, dataset: str) -> Dataset:
+    def _get_dataset(self, workspace: str | Workspace, dataset: str) -> Dataset:
         return self._dataset(self._workspace(workspace), dataset).dataset
 
-    def _trigger_refresh(self, target: Target, options: RefreshOptions | None = None) -> Handle:
+    def _resolve(
+        self, refresh: Refresh, default_workspace: str | None = None, defaults: RefreshOptions | None = None
+    ) -> Target:
+        workspace = refresh.workspace or default_workspace
+        if not workspace:
+            msg = f"No workspace given for dataset {refresh.dataset!r}: set workspace= on the refresh"
+            raise ConfigurationError(msg, dataset=refresh.dataset)
+        options = refresh.options.merged(defaults) if defaults is not None else refresh.options
+        return self.target(workspace, refresh.dataset, options)
+
+    def _trigger_refresh(self, target: Target) -> Handle:
         fake = self.datasets.get(target.dataset_id)
         if fake is None:
             raise NotFoundError(f"dataset {target.dataset_name!r} not found", status=404, dataset=target.dataset_name)
@@ -169,8 +188,7 @@ class FakePowerBIClient:
             )
         refresh_id = str(uuid.uuid4())
         fake.running[refresh_id] = fake.polls
-        opts = options if options is not None else target.options
-        kind = "enhanced" if opts.is_enhanced else "standard"
+        kind = "enhanced" if target.options.is_enhanced else "standard"
         fake.history.insert(0, HistoryEntry(refresh_id, "ViaApi", RefreshStatus.UNKNOWN, start=_now()))
         return Handle(target.workspace_id, target.workspace_name, target.dataset_id, target.dataset_name, refresh_id,
                       kind, _now())
@@ -194,9 +212,13 @@ class FakePowerBIClient:
         ]
         return state
 
-    def _refresh_history(self, workspace: str, dataset: str, top: int | None = None) -> list[HistoryEntry]:
-        fake = self._dataset(self._workspace(workspace), dataset)
-        return list(fake.history[:top] if top else fake.history)
+    def _refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60) -> list[HistoryEntry]:
+        fake = self._dataset(self._workspace(workspace_id), dataset_id)
+        return list(fake.history[:top])
+
+    def _running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
+        fake = self._dataset(self._workspace(workspace_id), dataset_id)
+        return next((e for e in fake.history if e.request_id in fake.running), None)
 
     def _cancel_refresh(self, handle: Handle) -> None:
         fake = self.datasets[handle.dataset_id]

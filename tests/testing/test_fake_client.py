@@ -42,3 +42,22 @@ def test_programmed_errors_and_conflicts(pbi_fake_client):
         pbi_fake_client.target("Finance", "Nope")
     with pytest.raises(ValueError, match="unknown method"):
         pbi_fake_client.fail_next("no_such_method", RuntimeError())
+
+
+def test_fake_mirrors_the_real_client_surface():
+    """Every faked method exists on PowerBIClient, so tests written against the fake fit the real client."""
+    from pbi_taskflow.client import PowerBIClient
+    from pbi_taskflow.testing.fake_client import _METHODS
+
+    assert [m for m in _METHODS if not callable(getattr(PowerBIClient, m, None))] == []
+
+
+def test_resolve_names_to_a_target(pbi_fake_client):
+    """resolve() turns a Refresh of names into ids, like the real client."""
+    from pbi_taskflow.models import Refresh
+
+    ds = pbi_fake_client.add_dataset("Finance", "Sales")
+    target = pbi_fake_client.resolve(Refresh("Sales", "Finance"))
+    assert (target.workspace_name, target.dataset_id) == ("Finance", ds.dataset.id)
+    handle = pbi_fake_client.trigger_refresh(target)
+    assert pbi_fake_client.running_refresh(target.workspace_id, target.dataset_id).request_id == handle.refresh_id

@@ -4,7 +4,8 @@ At start-up it points ``AIRFLOW_HOME`` at a temporary directory with a SQLite da
 anything imports Airflow) and offers fixtures for testing DAGs that refresh Power BI:
 
 ``airflow_home``, ``run_dag``, ``run_task``, ``dag_bag``, ``dag_policy``, ``pbi_emulator``,
-``emulator``, ``pbi_connection``, ``clean_env`` and ``pbi_fake_client``.
+``emulator``, ``pbi_connection``, ``clean_env``, ``pbi_fake_client``, ``webhook_receiver`` and
+``smtp_receiver``.
 
 Disable it with ``-p no:pbi_taskflow`` (or ``addopts = ["-p", "no:pbi_taskflow"]``). Keep your own
 ``AIRFLOW_HOME`` with ``PBI_TASKFLOW_KEEP_AIRFLOW_HOME=1``. This module imports neither Airflow nor
@@ -26,6 +27,7 @@ from pbi_taskflow.testing.integrity import DagPolicy
 if TYPE_CHECKING:
     from pbi_taskflow.emulator import Emulator
     from pbi_taskflow.testing.fake_client import FakePowerBIClient
+    from pbi_taskflow.testing.receivers import SmtpReceiver, WebhookReceiver
     from pbi_taskflow.testing.runner import DagRunResult
 
 _STATE: dict[str, Any] = {}
@@ -172,3 +174,21 @@ def pbi_fake_client(mocker: Any) -> FakePowerBIClient:
     from pbi_taskflow.testing.fake_client import FakePowerBIClient
 
     return FakePowerBIClient(mocker)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """A webhook on 127.0.0.1 recording POSTs (Teams/Slack stand-in); ``.airflow_conn_json()`` for the notifier's conn."""
+    from pbi_taskflow.testing.receivers import WebhookReceiver
+
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    """A plain SMTP server on 127.0.0.1 recording messages; ``.airflow_conn_json()`` for an ``smtp`` conn."""
+    from pbi_taskflow.testing.receivers import SmtpReceiver
+
+    with SmtpReceiver() as receiver:
+        yield receiver

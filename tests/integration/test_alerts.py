@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from _alert_receivers import SmtpReceiver, WebhookReceiver, running
+from _alert_receivers import SmtpReceiver, running
 
 from pbi_taskflow.alerts import EmailNotifier, SlackNotifier, TeamsNotifier, notify_all
 from pbi_taskflow.alerts.delivery import DeliveryError, post_json
@@ -17,6 +17,7 @@ from pbi_taskflow.alerts.templating import AlertTemplateError
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, SecretExpiredError
 from pbi_taskflow.models import RefreshResult, RefreshStatus
 from pbi_taskflow.testing.logcapture import LogCapture
+from pbi_taskflow.testing.receivers import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -45,10 +46,12 @@ def failure_context() -> dict[str, Any]:
     return {"exception": RefreshFailedError("1 refresh failed", results=results), "ti": StubTI()}
 
 
+SECRET_PATH = "/webhook/secret-path-token"
+
+
 @pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    with running(WebhookReceiver()) as receiver:
-        yield receiver
+def webhook(webhook_receiver: WebhookReceiver) -> WebhookReceiver:
+    return webhook_receiver
 
 
 @pytest.fixture
@@ -66,8 +69,14 @@ def planted(monkeypatch: pytest.MonkeyPatch) -> str:
     return PLANTED
 
 
-def webhook_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, url: str) -> None:
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "generic", "password": url}))
+def secret_url(receiver: WebhookReceiver) -> str:
+    """The receiver's address with a secret-looking path, as real webhook URLs carry a signature."""
+    return f"http://127.0.0.1:{receiver.port}{SECRET_PATH}"
+
+
+def webhook_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, receiver: WebhookReceiver) -> None:
+    conn = {"conn_type": "generic", "password": secret_url(receiver)}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 
 
 def smtp_conn(monkeypatch: pytest.MonkeyPatch, port: int, **extra: Any) -> None:
@@ -79,11 +88,11 @@ def smtp_conn(monkeypatch: pytest.MonkeyPatch, port: int, **extra: Any) -> None:
 
 def test_teams_posts_card_with_facts(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, planted: str) -> None:
     """The Teams notifier posts one Adaptive Card naming the dataset, error, refresh id and links, without secrets."""
-    webhook_conn(monkeypatch, "teams_test", webhook.url)
+    webhook_conn(monkeypatch, "teams_test", webhook)
     TeamsNotifier("teams_test")(failure_context())
     [post] = webhook.posts
-    assert post.path == "/webhook/secret-path-token"
-    card = post.json()["attachments"][0]["content"]
+    assert post.path == SECRET_PATH
+    card = post.json["attachments"][0]["content"]
     text = json.dumps(card)
     for expected in ("Finance / Sales", "ModelRefreshFailed", "Column X missing", "rid-1", "nightly", "manual__1",
                      "https://app.powerbi.com/groups/ws-1/datasets/ds-1", StubTI.log_url):
@@ -93,61 +102,60 @@ def test_teams_posts_card_with_facts(webhook: WebhookReceiver, monkeypatch: pyte
 
 def test_slack_posts_blocks(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Slack notifier posts fallback text and blocks with the failed dataset."""
-    webhook_conn(monkeypatch, "slack_test", webhook.url)
+    webhook_conn(monkeypatch, "slack_test", webhook)
     SlackNotifier("slack_test")(failure_context())
     [post] = webhook.posts
-    body = post.json()
+    body = post.json
     assert "Power BI refresh failed" in body["text"]
     assert "ModelRefreshFailed" in json.dumps(body["blocks"])
 
 
 def test_webhook_url_from_extra_and_http_layout(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """The URL may also live in extra webhook_url, or in schema/host/port/endpoint of an http connection."""
-    monkeypatch.setenv("AIRFLOW_CONN_HOOK_EXTRA", json.dumps({"conn_type": "http", "extra": {"webhook_url": webhook.url}}))
-    port = webhook.server.server_address[1]
+    monkeypatch.setenv("AIRFLOW_CONN_HOOK_EXTRA", json.dumps({"conn_type": "http", "extra": {"webhook_url": secret_url(webhook)}}))
+    port = webhook.port
     monkeypatch.setenv("AIRFLOW_CONN_HOOK_PARTS", json.dumps(
         {"conn_type": "http", "schema": "http", "host": "127.0.0.1", "port": port, "extra": {"endpoint": "/parts"}}))
     TeamsNotifier("hook_extra")(failure_context())
     TeamsNotifier("hook_parts")(failure_context())
-    assert [p.path for p in webhook.posts] == ["/webhook/secret-path-token", "/parts"]
+    assert [p.path for p in webhook.posts] == [SECRET_PATH, "/parts"]
 
 
-def test_delivery_retries_429_and_5xx(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 429 (Retry-After honoured) and a 500 are retried; the alert arrives exactly once."""
-    webhook.script = [(429, {"Retry-After": "0"}), (500, {})]
-    webhook_conn(monkeypatch, "teams_test", webhook.url)
-    waits: list[float] = []
-    monkeypatch.setattr("time.sleep", waits.append)
-    TeamsNotifier("teams_test")(failure_context())
-    assert webhook.attempts == 3
-    assert len(webhook.posts) == 1
+def test_delivery_retries_429_and_5xx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 429 (its Retry-After: 0 honoured) and a 500 are retried; the alert arrives exactly once."""
+    with WebhookReceiver(statuses=[429, 500]) as webhook:
+        webhook_conn(monkeypatch, "teams_test", webhook)
+        waits: list[float] = []
+        monkeypatch.setattr("time.sleep", waits.append)
+        TeamsNotifier("teams_test")(failure_context())
+    assert [p.status for p in webhook.posts] == [429, 500, 200]
+    assert len(webhook.delivered) == 1
     assert waits == [0.0, 2.0]
 
 
-def test_post_json_gives_up_and_never_leaks_url(webhook: WebhookReceiver) -> None:
-    """After the bounded attempts, DeliveryError names the last answer but not the webhook URL."""
-    webhook.script = [(503, {"Retry-After": "120"})] * 3
-    waits: list[float] = []
-    with pytest.raises(DeliveryError, match="gave up after 3 attempt") as info:
-        post_json(webhook.url, {"a": 1}, attempts=3, max_wait=5, sleep=waits.append)
+def test_post_json_gives_up_and_never_leaks_url() -> None:
+    """Waits are capped by max_wait; after the bounded attempts, DeliveryError names the answer, not the URL."""
+    with WebhookReceiver(statuses=[503, 503, 503]) as webhook:
+        waits: list[float] = []
+        with pytest.raises(DeliveryError, match="gave up after 3 attempt") as info:
+            post_json(secret_url(webhook), {"a": 1}, attempts=3, backoff=10, max_wait=5, sleep=waits.append)
     assert waits == [5, 5]
     assert "secret-path-token" not in str(info.value)
+    assert "HTTP 503" in str(info.value)
 
 
-def test_non_retryable_answer_is_not_retried(webhook: WebhookReceiver) -> None:
+def test_non_retryable_answer_is_not_retried() -> None:
     """A 400 answer is reported at once, without retrying."""
-    webhook.script = [(400, {})]
-    with pytest.raises(DeliveryError, match="refused"):
+    with WebhookReceiver(statuses=[400]) as webhook, pytest.raises(DeliveryError, match="refused"):
         post_json(webhook.url, {}, attempts=4, sleep=lambda s: None)
-    assert webhook.attempts == 1
+    assert len(webhook.posts) == 1
 
 
-def test_failed_delivery_is_logged_not_raised(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_delivery_is_logged_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     """When every attempt fails, the notifier logs an error without the URL and returns normally."""
-    webhook.script = [(500, {})] * 2
-    webhook_conn(monkeypatch, "teams_test", webhook.url)
     monkeypatch.setattr("time.sleep", lambda s: None)
-    with LogCapture().capturing() as logs:
+    with WebhookReceiver(statuses=[500, 500]) as webhook, LogCapture().capturing() as logs:
+        webhook_conn(monkeypatch, "teams_test", webhook)
         TeamsNotifier("teams_test", attempts=2)(failure_context())
     errors = [line.message for line in logs.lines if line.level == "error"]
     assert any("was not delivered" in e and "HTTP 500" in e for e in errors)
@@ -175,10 +183,10 @@ def test_broken_custom_template_fails_at_definition(tmp_path: Any) -> None:
 
 def test_expired_secret_alert_names_app(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """An expired client secret gets its own text naming the app registration to fix."""
-    webhook_conn(monkeypatch, "teams_test", webhook.url)
+    webhook_conn(monkeypatch, "teams_test", webhook)
     exc = SecretExpiredError("AADSTS7000222: secret expired", client_id="app-1234", code="AADSTS7000222")
     TeamsNotifier("teams_test")({"exception": exc, "ti": StubTI()})
-    text = json.dumps(webhook.posts[0].json())
+    text = json.dumps(webhook.posts[0].json)
     assert "Power BI authentication failed" in text
     assert "app registration app-1234" in text
     assert "federated" in text
@@ -229,7 +237,7 @@ def test_email_requires_recipients() -> None:
 
 def test_notify_all_isolates_failures(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """notify_all runs every channel even when one raises."""
-    webhook_conn(monkeypatch, "teams_test", webhook.url)
+    webhook_conn(monkeypatch, "teams_test", webhook)
 
     def broken(context: Any) -> None:
         raise RuntimeError("broken channel")
@@ -240,7 +248,7 @@ def test_notify_all_isolates_failures(webhook: WebhookReceiver, monkeypatch: pyt
 
 def test_dag_level_context_without_template_env(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """A DAG object lacking get_template_env (dag.test's SerializedDAG) does not stop templated titles."""
-    webhook_conn(monkeypatch, "teams_test", webhook.url)
+    webhook_conn(monkeypatch, "teams_test", webhook)
 
     class SerializedDagLike:
         dag_id = "nightly"
@@ -248,4 +256,4 @@ def test_dag_level_context_without_template_env(webhook: WebhookReceiver, monkey
 
     context = {**failure_context(), "dag": SerializedDagLike(), "reason": "task_failure"}
     TeamsNotifier("teams_test", title="{{ ti.task_id }} broke")(context)
-    assert webhook.posts[0].json()["attachments"][0]["content"]["body"][0]["text"] == "refresh broke"
+    assert webhook.posts[0].json["attachments"][0]["content"]["body"][0]["text"] == "refresh broke"

@@ -150,11 +150,14 @@ def _row(result: RefreshResult) -> list[str]:
 def summary_table(results: Sequence[RefreshResult | Mapping[str, Any]]) -> str:
     """A compact fixed-width table of every dataset of a task, one row each, for the end-of-task log.
 
+    The table has a header row, a rule, one row per dataset and a closing count; the caller adds its
+    own heading (the refresh task logs it under ``Power BI refresh summary:``).
+
     :param results: :class:`~pbi_taskflow.models.RefreshResult` records (or their ``to_dict()`` form).
     """
     records = [r if isinstance(r, RefreshResult) else RefreshResult.from_dict(r) for r in results]
     if not records:
-        return "Power BI refresh summary: no datasets."
+        return "(no datasets)"
     lines = [" ".join(_cell(name, width) for name, width in _COLUMNS).rstrip()]
     lines.append(" ".join(("-" * width if width else "-" * 5) for _, width in _COLUMNS))
     for record in records:
@@ -162,4 +165,4 @@ def summary_table(results: Sequence[RefreshResult | Mapping[str, Any]]) -> str:
         lines.append(" ".join(_cell(text, width) for text, (_, width) in cells).rstrip())
     ok = sum(1 for r in records if r.succeeded)
     lines.append(f"{ok} of {len(records)} dataset(s) succeeded.")
-    return "Power BI refresh summary:\n" + "\n".join(lines)
+    return "\n".join(lines)

@@ -123,8 +123,7 @@ def test_summary_table_lists_every_dataset() -> None:
         _result(dataset_name="A" * 60, status=RefreshStatus.SKIPPED, refresh_id=None, duration_s=None).to_dict(),
     ]
     table = summary_table(results)
-    lines = table.splitlines()
-    assert lines[0] == "Power BI refresh summary:"
+    lines = ["heading", *table.splitlines()]
     for column in ("WORKSPACE", "DATASET", "STATUS", "DURATION", "REFRESH ID", "ERROR"):
         assert column in lines[1]
     for text in ("Sales", "Completed", "42.0s", "rid-1"):
@@ -141,5 +140,5 @@ def test_summary_table_lists_every_dataset() -> None:
 
 
 def test_summary_table_empty() -> None:
-    """An empty result list gives a one-line summary instead of an empty table."""
-    assert summary_table([]) == "Power BI refresh summary: no datasets."
+    """An empty result list gives a one-line placeholder instead of an empty table."""
+    assert summary_table([]) == "(no datasets)"

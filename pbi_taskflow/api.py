@@ -29,6 +29,7 @@ from pbi_taskflow.errors import (
     ServerError,
     ThrottledError,
     TokenExpiredError,
+    TransportError,
 )
 from pbi_taskflow.models import (
     Dataset,
@@ -337,6 +338,16 @@ def _where(workspace: str | None, dataset: str | None) -> str:
     if workspace:
         parts.append(f"workspace {workspace!r}")
     return (" for " + " in ".join(parts)) if parts else ""
+
+
+def transport_error(request: ApiRequest, what: str, exc: BaseException) -> TransportError:
+    """The error for a call that got no answer (``what``: "timed out", "connection failed")."""
+    return TransportError(
+        f"Power BI {request.operation}{_where(request.workspace, request.dataset)} {what} before an answer arrived "
+        f"({type(exc).__name__}); usually transient.",
+        workspace=request.workspace,
+        dataset=request.dataset,
+    )
 
 
 def check(response: ApiResponse, request: ApiRequest) -> ApiResponse:

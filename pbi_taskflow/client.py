@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow import api
+from pbi_taskflow._clientbase import STATUS_TOP, ClientBase, Timeout, utcnow
 from pbi_taskflow._names import pick
-from pbi_taskflow._urls import require_https
 from pbi_taskflow.auth import AccessToken, Credential
-from pbi_taskflow.auth._base import check_ca_bundle
-from pbi_taskflow.clouds import Cloud, get_cloud
+from pbi_taskflow.clouds import Cloud
 from pbi_taskflow.errors import (
     ConfigurationError,
     EnhancedRefreshNotSupportedError,
@@ -29,7 +28,6 @@ from pbi_taskflow.errors import (
     RefreshAlreadyRunningError,
     ThrottledError,
     TokenExpiredError,
-    TransportError,
     WorkspaceNotAllowedError,
 )
 from pbi_taskflow.models import (
@@ -38,9 +36,7 @@ from pbi_taskflow.models import (
     HistoryEntry,
     Refresh,
     RefreshOptions,
-    RefreshResult,
     RefreshState,
-    RefreshStatus,
     Target,
     Workspace,
     parse_timestamp,
@@ -52,38 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pbi_taskflow.client")
 
-Timeout = float | tuple[float, float]
-
 #: Waits (seconds) between history checks after an ambiguous refresh POST failure.
 ADOPT_WAITS = (0.0, 1.0, 2.0, 4.0)
 #: A refresh that started this long before the POST (client clock) still counts as the POST's own.
 CLOCK_SKEW = dt.timedelta(seconds=5)
-#: How long a standard refresh may be missing from the history before it counts as dropped.
-HISTORY_GRACE = 180.0
-#: ``$top`` of the history read that looks for a standard refresh.
-STATUS_TOP = 10
-
-
-def utcnow() -> dt.datetime:
-    """The current UTC time (aware)."""
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def normalise_timeout(timeout: Timeout | None) -> tuple[float, float]:
-    """``(connect, read)`` seconds from a number or a pair."""
-    if timeout is None:
-        return (10.0, 60.0)
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
-        pair = (min(10.0, float(timeout)), float(timeout))
-    elif isinstance(timeout, tuple) and len(timeout) == 2:
-        pair = (float(timeout[0]), float(timeout[1]))
-    else:
-        msg = f"Invalid timeout {timeout!r}: expected seconds or a (connect, read) pair of seconds."
-        raise ConfigurationError(msg)
-    if min(pair) <= 0:
-        msg = f"Invalid timeout {timeout!r}: seconds must be > 0."
-        raise ConfigurationError(msg)
-    return pair
 
 
 def normalise_allowed(value: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -101,7 +69,7 @@ def normalise_allowed(value: Iterable[str] | str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-class PowerBIClient:
+class PowerBIClient(ClientBase):
     """A Power BI REST client for one service principal.
 
     :param credential: where access tokens come from (see :mod:`pbi_taskflow.auth`).
@@ -128,26 +96,14 @@ class PowerBIClient:
         allowed_workspaces: Iterable[str] | str | None = None,
         conn_id: str | None = None,
     ) -> None:
-        if credential is None or not callable(getattr(credential, "get_token", None)):
-            msg = "PowerBIClient needs a credential with get_token() (see pbi_taskflow.auth)."
-            raise ConfigurationError(msg)
-        self.credential = credential
-        self.cloud = cloud or getattr(credential, "cloud", None) or get_cloud("public")
-        self.api_root = require_https(api_root or self.cloud.api_root, "Power BI API root")
-        self.timeout = normalise_timeout(timeout)
-        self.retry = retry or RetryPolicy()
-        self.ca_bundle = check_ca_bundle(ca_bundle)
+        super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
+                         ca_bundle=ca_bundle, conn_id=conn_id)
         self.allowed_workspaces = normalise_allowed(allowed_workspaces)
-        self.conn_id = conn_id
-        self.history_grace = HISTORY_GRACE
         self.adopt_waits: tuple[float, ...] = ADOPT_WAITS
         self._session = session
         self._owns_session = session is None
         self._workspaces: dict[str, Workspace] = {}
         self._datasets: dict[str, list[Dataset]] = {}
-
-    def __repr__(self) -> str:
-        return f"PowerBIClient(api_root={self.api_root!r}, conn_id={self.conn_id!r}, credential={self.credential!r})"
 
     def __enter__(self) -> Self:
         return self
@@ -189,9 +145,9 @@ class PowerBIClient:
         try:
             resp = self.session.request(request.method, url, **kwargs)
         except requests.Timeout as exc:
-            raise _transport_error(request, "timed out", exc) from None
+            raise api.transport_error(request, "timed out", exc) from None
         except requests.ConnectionError as exc:
-            raise _transport_error(request, "connection failed", exc) from None
+            raise api.transport_error(request, "connection failed", exc) from None
         response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
         log.debug(
             "Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code, api.request_id(resp.headers)
@@ -463,13 +419,7 @@ class PowerBIClient:
         if entry is None and len(entries) >= STATUS_TOP:
             entries = self.refresh_history(handle.workspace_id, handle.dataset_id, top=60, _names=names)
             entry = api.find_entry(entries, handle.refresh_id)
-        if entry is not None:
-            return api.state_from_entry(entry)
-        requested = parse_timestamp(handle.requested_at) or utcnow()
-        waited = (utcnow() - requested).total_seconds()
-        if waited <= self.history_grace:
-            return RefreshState(status=RefreshStatus.NOT_STARTED)
-        raise api.not_visible_error(handle, waited)
+        return self.standard_state(handle, entry)
 
     def refresh_history(
         self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None
@@ -500,9 +450,6 @@ class PowerBIClient:
         self.call(api.cancel_refresh(handle))
         log.warning("Cancelled refresh %s of dataset %r.", handle.refresh_id, handle.dataset_name)
 
-    def result_from(self, handle: Handle, state: RefreshState, cloud: Cloud | None = None, **extra: Any) -> RefreshResult:
-        """The :class:`RefreshResult` of ``handle`` in ``state`` (with a portal link)."""
-        return api.result_from(handle, state, cloud or self.cloud, **extra)
 
 
 def _text(value: Any, what: str) -> str:
@@ -512,15 +459,7 @@ def _text(value: Any, what: str) -> str:
     return value.strip()
 
 
-def _transport_error(request: api.ApiRequest, what: str, exc: BaseException) -> TransportError:
-    where = api._where(request.workspace, request.dataset)
-    reason = type(exc).__name__
-    return TransportError(
-        f"Power BI {request.operation}{where} {what} before an answer arrived ({reason}); usually transient.",
-        workspace=request.workspace,
-        dataset=request.dataset,
-    )
 
 
-__all__ = ["PowerBIClient", "normalise_allowed", "normalise_timeout"]
+__all__ = ["PowerBIClient", "normalise_allowed"]
 

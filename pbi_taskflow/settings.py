@@ -19,6 +19,7 @@ from pbi_taskflow.clouds import Cloud, get_cloud
 from pbi_taskflow.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from pbi_taskflow.aclient import AsyncPowerBIClient
     from pbi_taskflow.auth import MsalCredential
     from pbi_taskflow.client import PowerBIClient
 
@@ -208,21 +209,31 @@ class ConnectionSettings:
             )
         return auth.ManagedIdentityCredential(self.managed_identity_client_id, cloud=cloud, ca_bundle=self.ca_bundle)
 
-    def build_client(self, **kwargs: Any) -> PowerBIClient:
-        """A :class:`~pbi_taskflow.client.PowerBIClient` for this connection (``kwargs`` override)."""
-        from pbi_taskflow.client import PowerBIClient
-
+    def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {
             "credential": self.build_credential(),
             "cloud": self.cloud,
             "ca_bundle": self.ca_bundle,
-            "allowed_workspaces": self.allowed_workspaces,
             "conn_id": self.conn_id,
         }
         if self.timeout:
             options["timeout"] = (min(10.0, self.timeout), self.timeout)
-        options.update(kwargs)
-        return PowerBIClient(**options)
+        return options
+
+    def build_client(self, **kwargs: Any) -> PowerBIClient:
+        """A :class:`~pbi_taskflow.client.PowerBIClient` for this connection (``kwargs`` override)."""
+        from pbi_taskflow.client import PowerBIClient
+
+        return PowerBIClient(**{**self._client_options(), "allowed_workspaces": self.allowed_workspaces, **kwargs})
+
+    def build_async_client(self, **kwargs: Any) -> AsyncPowerBIClient:
+        """An :class:`~pbi_taskflow.aclient.AsyncPowerBIClient` for this connection (``kwargs`` override).
+
+        Call it outside the event loop (or in a thread): building a certificate credential reads files.
+        """
+        from pbi_taskflow.aclient import AsyncPowerBIClient
+
+        return AsyncPowerBIClient(**{**self._client_options(), **kwargs})
 
 
 def _flatten(mapping: Mapping[str, Any]) -> dict[str, Any]:

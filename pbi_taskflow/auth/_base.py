@@ -50,6 +50,7 @@ class _Slot:
     app_fingerprint: str | None = None
     session: Any = None
     last_token: str | None = None
+    last_expires_on: int = 0
     token_requests: int = 0
 
 
@@ -204,8 +205,10 @@ class MsalCredential:
             if result.get("token_source") != "cache":
                 slot.token_requests += 1
             token = str(result["access_token"])
-            slot.last_token = token
-            return AccessToken(token, int(time.time()) + int(result.get("expires_in") or 0))
+            if token != slot.last_token:
+                slot.last_token = token
+                slot.last_expires_on = int(time.time()) + int(result.get("expires_in") or 0)
+            return AccessToken(token, slot.last_expires_on)
 
     def invalidate(self, token: str) -> None:
         """Drop ``token`` from the shared cache if it is still the current one."""

@@ -127,10 +127,10 @@ def error_from_msal(
         return ThrottledError(
             f"Entra ID is throttling token requests for {who} in {where}." + said,
             retry_after=parse_retry_after(retry_after),
-            **{k: v for k, v in kw.items() if k not in ("client_id", "tenant_id")},
+            **_plain(kw),
         )
     if status is not None and status >= 500:
-        return ServerError(f"Entra ID failed to issue a token for {who} in {where}; usually transient." + said, **kw)
+        return ServerError(f"Entra ID failed to issue a token for {who} in {where}; usually transient." + said, **_plain(kw))
     if error == "invalid_scope":
         return AuthenticationError(
             f"Entra ID rejected the scope requested for {who} in {where}. Check the connection's cloud and scope "
@@ -141,6 +141,11 @@ def error_from_msal(
         f"Entra ID refused a token to {who} in {where} using a {credential_kind}." + said,
         **kw,
     )
+
+
+def _plain(kw: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments without the ones only AuthenticationError takes."""
+    return {k: v for k, v in kw.items() if k not in ("client_id", "tenant_id")}
 
 
 def _tenant_message(tenant_id: str | None, authority: str) -> str:
@@ -173,9 +178,7 @@ def _from_exception(
     if match or type(exc).__name__ == "MsalServiceError":
         status = int(match.group(1)) if match else None
         return ServerError(
-            f"Entra ID failed to issue a token for {who} in {where} ({text}); usually transient.",
-            status=status,
-            **base,
+            f"Entra ID failed to issue a token for {who} in {where} ({text}); usually transient.", status=status
         )
     if isinstance(exc, json.JSONDecodeError):
         return AuthenticationError(

@@ -1,0 +1,88 @@
+"""What the sync and async Power BI clients share: configuration checks and the standard-refresh rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pbi_taskflow import api
+from pbi_taskflow._urls import require_https
+from pbi_taskflow.auth import Credential
+from pbi_taskflow.auth._base import check_ca_bundle
+from pbi_taskflow.clouds import Cloud, get_cloud
+from pbi_taskflow.errors import ConfigurationError
+from pbi_taskflow.models import Handle, HistoryEntry, RefreshResult, RefreshState, RefreshStatus, parse_timestamp
+from pbi_taskflow.retry import RetryPolicy
+
+Timeout = float | tuple[float, float]
+
+#: How long a standard refresh may be missing from the history before it counts as dropped (seconds).
+HISTORY_GRACE = 180.0
+#: ``$top`` of the history read that looks for a standard refresh.
+STATUS_TOP = 10
+
+
+def utcnow() -> dt.datetime:
+    """The current UTC time (aware)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def normalise_timeout(timeout: Timeout | None) -> tuple[float, float]:
+    """``(connect, read)`` seconds from a number or a pair."""
+    if timeout is None:
+        return (10.0, 60.0)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        pair = (min(10.0, float(timeout)), float(timeout))
+    elif isinstance(timeout, tuple) and len(timeout) == 2:
+        pair = (float(timeout[0]), float(timeout[1]))
+    else:
+        msg = f"Invalid timeout {timeout!r}: expected seconds or a (connect, read) pair of seconds."
+        raise ConfigurationError(msg)
+    if min(pair) <= 0:
+        msg = f"Invalid timeout {timeout!r}: seconds must be > 0."
+        raise ConfigurationError(msg)
+    return pair
+
+
+class ClientBase:
+    """Configuration shared by :class:`~pbi_taskflow.client.PowerBIClient` and the async client."""
+
+    def __init__(
+        self,
+        *,
+        credential: Credential,
+        cloud: Cloud | None,
+        api_root: str | None,
+        timeout: Timeout,
+        retry: RetryPolicy | None,
+        ca_bundle: str | None,
+        conn_id: str | None,
+    ) -> None:
+        if credential is None or not callable(getattr(credential, "get_token", None)):
+            msg = f"{type(self).__name__} needs a credential with get_token() (see pbi_taskflow.auth)."
+            raise ConfigurationError(msg)
+        self.credential = credential
+        self.cloud: Cloud = cloud or getattr(credential, "cloud", None) or get_cloud("public")
+        self.api_root = require_https(api_root or self.cloud.api_root, "Power BI API root")
+        self.timeout = normalise_timeout(timeout)
+        self.retry = retry or RetryPolicy()
+        self.ca_bundle = check_ca_bundle(ca_bundle)
+        self.conn_id = conn_id
+        self.history_grace = HISTORY_GRACE
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(api_root={self.api_root!r}, conn_id={self.conn_id!r}, credential={self.credential!r})"
+
+    def standard_state(self, handle: Handle, entry: HistoryEntry | None) -> RefreshState:
+        """The state of a standard refresh from its history entry; ``NotStarted`` while within the grace period."""
+        if entry is not None:
+            return api.state_from_entry(entry)
+        requested = parse_timestamp(handle.requested_at) or utcnow()
+        waited = (utcnow() - requested).total_seconds()
+        if waited <= self.history_grace:
+            return RefreshState(status=RefreshStatus.NOT_STARTED)
+        raise api.not_visible_error(handle, waited)
+
+    def result_from(self, handle: Handle, state: RefreshState, cloud: Cloud | None = None, **extra: Any) -> RefreshResult:
+        """The :class:`RefreshResult` of ``handle`` in ``state`` (with a portal link)."""
+        return api.result_from(handle, state, cloud or self.cloud, **extra)

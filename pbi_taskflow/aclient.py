@@ -1,0 +1,186 @@
+"""The asynchronous Power BI client (``httpx``), for triggers watching many refreshes in one loop.
+
+It shares request building and parsing (:mod:`pbi_taskflow.api`), the retry policy and the
+credentials with :class:`~pbi_taskflow.client.PowerBIClient`; tokens are fetched in a worker
+thread so the event loop never blocks on MSAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pbi_taskflow import api
+from pbi_taskflow._clientbase import STATUS_TOP, ClientBase, Timeout
+from pbi_taskflow._names import pick
+from pbi_taskflow.auth import AccessToken, Credential
+from pbi_taskflow.clouds import Cloud
+from pbi_taskflow.errors import (
+    InvalidRequestError,
+    PermissionDeniedError,
+    TokenExpiredError,
+)
+from pbi_taskflow.models import (
+    Dataset,
+    Handle,
+    HistoryEntry,
+    RefreshState,
+    Workspace,
+)
+from pbi_taskflow.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+log = logging.getLogger("pbi_taskflow.client")
+
+
+class AsyncPowerBIClient(ClientBase):
+    """An async Power BI REST client for one service principal.
+
+    :param credential: where access tokens come from (see :mod:`pbi_taskflow.auth`).
+    :param cloud: API root, scope and portal (default: the credential's cloud, else public).
+    :param api_root: overrides the cloud's API root.
+    :param timeout: (connect, read) timeout in seconds for every call.
+    :param retry: the retry policy for transient faults (waits with ``asyncio.sleep``).
+    :param ca_bundle: PEM file of CAs to trust.
+    :param client: an ``httpx.AsyncClient`` to use (not closed by this client).
+    :param conn_id: the Airflow connection id, for messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        credential: Credential,
+        cloud: Cloud | None = None,
+        api_root: str | None = None,
+        timeout: Timeout = (10.0, 60.0),
+        retry: RetryPolicy | None = None,
+        ca_bundle: str | None = None,
+        client: Any = None,
+        conn_id: str | None = None,
+    ) -> None:
+        super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
+                         ca_bundle=ca_bundle, conn_id=conn_id)
+        self._client = client
+        self._owns_client = client is None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the httpx client if this object created it."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> Any:
+        if self._client is None:
+            import httpx
+
+            connect, read = self.timeout
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(read, connect=connect), verify=self.ca_bundle or True
+            )
+            self._owns_client = True
+        return self._client
+
+    async def _token(self) -> AccessToken:
+        return await asyncio.to_thread(self.credential.get_token)
+
+    async def _exchange(self, request: api.ApiRequest, token: AccessToken) -> api.ApiResponse:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token.token}", "Accept": "application/json"}
+        try:
+            resp = await self._http().request(
+                request.method, self.api_root + request.path, params=request.params, json=request.json, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            raise api.transport_error(request, "timed out", exc) from None
+        except httpx.TransportError as exc:
+            raise api.transport_error(request, "connection failed", exc) from None
+        response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
+        log.debug("Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code,
+                  api.request_id(resp.headers))
+        return api.check(response, request)
+
+    async def _once(self, request: api.ApiRequest) -> api.ApiResponse:
+        token = await self._token()
+        try:
+            return await self._exchange(request, token)
+        except PermissionDeniedError as exc:
+            if not (isinstance(exc, TokenExpiredError) or exc.status == 401):
+                raise
+            log.info("Power BI rejected the access token (%s); renewing it and retrying once.", exc.code or exc.status)
+            await asyncio.to_thread(self.credential.invalidate, token.token)
+            return await self._exchange(request, await self._token())
+
+    async def call(self, request: api.ApiRequest) -> api.ApiResponse:
+        """Send ``request``; idempotent calls are retried on transient faults."""
+        if not request.idempotent:
+            return await self._once(request)
+        return await self.retry.acall(lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset)
+
+    # --- refreshes -------------------------------------------------------------------------------
+
+    async def refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60) -> list[HistoryEntry]:
+        """The dataset's refresh history, newest first."""
+        return api.parse_history((await self.call(api.refresh_history(workspace_id, dataset_id, top))).body)
+
+    async def running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
+        """The refresh of the dataset that is running now, if any."""
+        for entry in await self.refresh_history(workspace_id, dataset_id, top=5):
+            if not entry.status.is_terminal and not entry.end:
+                return entry
+        return None
+
+    async def get_refresh_state(self, handle: Handle) -> RefreshState:
+        """The current state of a started refresh (same rules as the sync client)."""
+        if handle.kind == "enhanced":
+            return api.parse_details((await self.call(api.refresh_details(handle))).body)
+        request = api.refresh_history(handle.workspace_id, handle.dataset_id, STATUS_TOP,
+                                      workspace=handle.workspace_name, dataset=handle.dataset_name)
+        entries = api.parse_history((await self.call(request)).body)
+        entry = api.find_entry(entries, handle.refresh_id)
+        if entry is None and len(entries) >= STATUS_TOP:
+            request = api.refresh_history(handle.workspace_id, handle.dataset_id, 60,
+                                          workspace=handle.workspace_name, dataset=handle.dataset_name)
+            entry = api.find_entry(api.parse_history((await self.call(request)).body), handle.refresh_id)
+        return self.standard_state(handle, entry)
+
+    async def cancel_refresh(self, handle: Handle) -> None:
+        """Cancel a running enhanced refresh (standard ones cannot be cancelled by API)."""
+        if handle.kind != "enhanced":
+            msg = (
+                f"Cannot cancel refresh {handle.refresh_id} of dataset {handle.dataset_name!r}: Power BI cancels only "
+                "enhanced refreshes through the API."
+            )
+            raise InvalidRequestError(msg, workspace=handle.workspace_name, dataset=handle.dataset_name)
+        await self.call(api.cancel_refresh(handle))
+        log.warning("Cancelled refresh %s of dataset %r.", handle.refresh_id, handle.dataset_name)
+
+    # --- names -------------------------------------------------------------------------------------
+
+    async def get_workspace(self, name_or_id: str) -> Workspace:
+        """The workspace with this id or (case-insensitive, exact) name."""
+        key = name_or_id.strip()
+        if not api.is_guid(key):
+            hits = api.parse_workspaces((await self.call(api.list_groups(name=key))).body)
+            hits = [w for w in hits if w.name.strip().casefold() == key.casefold()]
+            if hits:
+                return pick(hits, key, kind="workspace")
+        return pick(api.parse_workspaces((await self.call(api.list_groups())).body), key, kind="workspace")
+
+    async def get_dataset(self, workspace: Workspace | str, name_or_id: str) -> Dataset:
+        """The dataset with this id or (case-insensitive, exact) name in ``workspace``."""
+        ws = workspace if isinstance(workspace, Workspace) else await self.get_workspace(workspace)
+        body = (await self.call(api.list_datasets(ws.id, workspace=ws.name))).body
+        return pick(api.parse_datasets(body, ws.id), name_or_id.strip(), kind="dataset", container=ws.name)
+
+
+

@@ -1,0 +1,251 @@
+"""Real MSAL over TLS against the emulator: every credential kind, the shared cache and every AADSTS error."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+import pytest
+
+from pbi_taskflow.auth import (
+    CertificateCredential,
+    ClientSecretCredential,
+    FederatedCredential,
+    clear_token_caches,
+)
+from pbi_taskflow.clouds import get_cloud
+from pbi_taskflow.errors import (
+    AuthenticationError,
+    CertificateError,
+    FederatedCredentialError,
+    InvalidSecretError,
+    SecretExpiredError,
+    ServerError,
+    ThrottledError,
+    UnknownClientError,
+    UnknownTenantError,
+)
+
+pytestmark = pytest.mark.integration
+
+ISSUER = "https://token.actions.example.test"
+SUBJECT = "repo:acme/etl:ref:refs/heads/main"
+
+
+@pytest.fixture(autouse=True)
+def _cold_cache(clean_env):
+    """Every test starts with no cached token or MSAL app."""
+    clear_token_caches()
+    yield
+    clear_token_caches()
+
+
+def _cloud(emu):
+    return get_cloud("public", authority_host=emu.authority_host, api_root=emu.api_root)
+
+
+def _secret(emu, *, tenant=None, client=None, secret=None):
+    return ClientSecretCredential(
+        tenant or emu.tenant_id, client or emu.client_id, secret or emu.client_secret, cloud=_cloud(emu), ca_bundle=emu.ca_bundle
+    )
+
+
+def test_secret_credential_gets_a_token_despite_requests_ca_bundle(emulator, monkeypatch):
+    """A client secret yields a token over TLS even with REQUESTS_CA_BUNDLE pointing at the system CAs."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    token = _secret(emulator).get_token()
+    assert token.token
+    assert token.expires_on > 0
+    assert emulator.count("token") == 1
+    assert "***" in repr(token)
+    assert token.token not in repr(token)
+
+
+def test_twenty_threads_on_a_cold_cache_cause_one_token_request(emulator):
+    """Concurrent callers on a cold cache coalesce into exactly one token request."""
+    barrier = threading.Barrier(20)
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        cred = _secret(emulator)  # a separate credential object per thread: the cache is per key
+        barrier.wait(timeout=10)
+        try:
+            tokens.append(cred.get_token().token)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    assert len(tokens) == 20
+    assert len(set(tokens)) == 1
+    assert emulator.count("token") == 1
+
+
+def test_cached_token_is_reused_until_invalidated(emulator):
+    """A second get_token uses the cache; invalidate() forces exactly one new request."""
+    cred = _secret(emulator)
+    first = cred.get_token()
+    assert _secret(emulator).get_token() == first
+    assert emulator.count("token") == 1
+    cred.invalidate("some-other-token")
+    assert cred.get_token() == first
+    cred.invalidate(first.token)
+    assert cred.get_token().token != first.token
+    assert emulator.count("token") == 2
+
+
+def test_expired_secret_says_to_create_a_new_secret_or_use_a_certificate(emulator):
+    """AADSTS7000222 becomes SecretExpiredError with an actionable message and a correlation id."""
+    client = str(uuid.uuid4())
+    emulator.add_app(client, secret="old-secret-value", secret_expired=True)
+    with pytest.raises(SecretExpiredError) as info:
+        _secret(emulator, client=client, secret="old-secret-value").get_token()
+    text = str(info.value)
+    assert "expired" in text
+    assert "new secret" in text
+    assert "certificate" in text
+    assert info.value.code == "AADSTS7000222"
+    assert info.value.request_id
+    assert "old-secret-value" not in text
+
+
+def test_invalid_secret_mentions_value_versus_secret_id_and_never_leaks_it(emulator, caplog):
+    """AADSTS7000215 becomes InvalidSecretError; the wrong secret is absent from message and logs."""
+    planted = "planted-Wrong~Secret-0123456789"
+    caplog.set_level(logging.DEBUG)
+    cred = _secret(emulator, secret=planted)
+    with pytest.raises(InvalidSecretError) as info:
+        cred.get_token()
+    assert "Secret ID" in str(info.value)
+    assert info.value.code == "AADSTS7000215"
+    assert planted not in str(info.value)
+    assert planted not in repr(info.value)
+    assert planted not in repr(cred)
+    assert planted not in caplog.text
+
+
+def test_unknown_client_then_registered_reaches_the_server_again(emulator):
+    """AADSTS700016 maps to UnknownClientError, and MSAL's remembered 400 is not replayed afterwards."""
+    client = str(uuid.uuid4())
+    cred = _secret(emulator, client=client, secret="s3cret-value")
+    with pytest.raises(UnknownClientError, match="Application \\(client\\) ID"):
+        cred.get_token()
+    emulator.add_app(client, secret="s3cret-value")
+    assert cred.get_token().token
+    assert emulator.count("token") == 2
+
+
+def test_unknown_tenant_becomes_unknown_tenant_error(emulator):
+    """A tenant that OIDC discovery does not know becomes UnknownTenantError naming tenant_id."""
+    with pytest.raises(UnknownTenantError, match="tenant_id") as info:
+        _secret(emulator, tenant=str(uuid.uuid4())).get_token()
+    assert info.value.code == "AADSTS90002"
+
+
+def test_token_endpoint_outage_is_not_replayed_by_msal(emulator):
+    """A 503 from Entra is a transient ServerError, and the next attempt reaches the server."""
+    emulator.inject("token", "error", status=503)
+    cred = _secret(emulator)
+    with pytest.raises(ServerError):
+        cred.get_token()
+    assert cred.get_token().token
+    assert emulator.count("token") == 2
+
+
+def test_token_endpoint_throttling_becomes_throttled_error(emulator):
+    """A 429 from Entra carries Retry-After, and the next attempt reaches the server."""
+    emulator.inject("token", "throttle", retry_after=3)
+    cred = _secret(emulator)
+    with pytest.raises(ThrottledError) as info:
+        cred.get_token()
+    assert info.value.retry_after == 3.0
+    assert cred.get_token().token
+
+
+def _cert_app(emu):
+    from pbi_taskflow.emulator import make_client_certificate
+
+    cert = make_client_certificate()
+    client = str(uuid.uuid4())
+    emu.add_app(client, certificate_pem=cert.certificate_pem)
+    return client, cert
+
+
+def test_certificate_credential_sha256_with_x5c(emulator):
+    """Without a thumbprint the certificate signs PS256 with x5t#S256 and x5c, and Entra accepts it."""
+    client, cert = _cert_app(emulator)
+    cred = CertificateCredential(emulator.tenant_id, client, certificate=cert.combined_pem, cloud=_cloud(emulator),
+                                 ca_bundle=emulator.ca_bundle)
+    assert cred.sha1_thumbprint == cert.thumbprint
+    assert cred.get_token().token
+    assert "PRIVATE KEY" not in repr(cred)
+
+
+def test_certificate_credential_sha1_thumbprint_from_file(emulator, tmp_path):
+    """A PEM file plus the SHA-1 thumbprint (legacy x5t) is accepted too."""
+    client, cert = _cert_app(emulator)
+    path = tmp_path / "app.pem"
+    path.write_text(cert.combined_pem)
+    cred = CertificateCredential(emulator.tenant_id, client, certificate_path=str(path), thumbprint=cert.thumbprint,
+                                 send_certificate_chain=False, cloud=_cloud(emulator), ca_bundle=emulator.ca_bundle)
+    assert cred.get_token().token
+
+
+def test_unregistered_certificate_becomes_certificate_error(emulator):
+    """A certificate the app does not know is rejected with CertificateError."""
+    from pbi_taskflow.emulator import make_client_certificate
+
+    client, _ = _cert_app(emulator)
+    other = make_client_certificate("intruder")
+    cred = CertificateCredential(emulator.tenant_id, client, certificate=other.combined_pem, cloud=_cloud(emulator),
+                                 ca_bundle=emulator.ca_bundle)
+    with pytest.raises(AuthenticationError) as info:
+        cred.get_token()
+    assert isinstance(info.value, CertificateError)
+    assert "PRIVATE KEY" not in str(info.value)
+
+
+def test_federated_credential_reads_the_token_file_on_every_request(emulator, tmp_path):
+    """The assertion file is re-read for each token request; a rotated bad token fails with FederatedCredentialError."""
+    client = str(uuid.uuid4())
+    emulator.add_app(client, federated=[{"issuer": ISSUER, "subject": SUBJECT}])
+    emulator.token_lifetime = 120  # under MSAL's 5-minute rule: every get_token asks Entra
+    token_file = tmp_path / "federated-token"
+    token_file.write_text(emulator.issue_federated_token(subject=SUBJECT, issuer=ISSUER))
+    cred = FederatedCredential(emulator.tenant_id, client, token_file=str(token_file), cloud=_cloud(emulator),
+                               ca_bundle=emulator.ca_bundle)
+    assert cred.get_token().token
+    wrong = emulator.issue_federated_token(subject="repo:acme/other:ref:refs/heads/main", issuer=ISSUER)
+    token_file.write_text(wrong)
+    with pytest.raises(FederatedCredentialError) as info:
+        cred.get_token()
+    assert info.value.code == "AADSTS70021"
+    assert "subject" in str(info.value)
+    assert wrong not in str(info.value)
+    assert emulator.count("token") == 2
+
+
+def test_federated_credential_from_environment_and_callable(emulator, tmp_path, monkeypatch):
+    """AZURE_FEDERATED_TOKEN_FILE is the default source; a callable works too."""
+    client = str(uuid.uuid4())
+    emulator.add_app(client, federated=[{"issuer": ISSUER, "subject": SUBJECT}])
+    token_file = tmp_path / "azure-token"
+    token_file.write_text(emulator.issue_federated_token(subject=SUBJECT, issuer=ISSUER))
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+    cloud = _cloud(emulator)
+    assert FederatedCredential(emulator.tenant_id, client, cloud=cloud, ca_bundle=emulator.ca_bundle).token_file == str(token_file)
+    calls: list[int] = []
+
+    def assertion() -> str:
+        calls.append(1)
+        return token_file.read_text()
+
+    cred = FederatedCredential(emulator.tenant_id, client, assertion=assertion, cloud=cloud, ca_bundle=emulator.ca_bundle)
+    assert cred.get_token().token
+    assert calls == [1]

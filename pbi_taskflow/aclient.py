@@ -83,9 +83,12 @@ class AsyncPowerBIClient(ClientBase):
             import httpx
 
             connect, read = self.timeout
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(read, connect=connect), verify=self.ca_bundle or True
-            )
+            verify: Any = True
+            if self.ca_bundle:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=self.ca_bundle)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(read, connect=connect), verify=verify)
             self._owns_client = True
         return self._client
 

@@ -1,0 +1,237 @@
+"""Unit tests of PowerBIClient logic with a mocked transport: names, allow-list, POST safety, grace."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pbi_taskflow import api
+from pbi_taskflow._names import pick
+from pbi_taskflow.auth import AccessToken
+from pbi_taskflow.client import PowerBIClient
+from pbi_taskflow.errors import (
+    AmbiguousNameError,
+    ConfigurationError,
+    NotFoundError,
+    RefreshAlreadyRunningError,
+    ServerError,
+    TransportError,
+    UnknownNameError,
+    WorkspaceNotAllowedError,
+)
+from pbi_taskflow.models import Dataset, Handle, Refresh, RefreshOptions, RefreshStatus, Target, Workspace
+from pbi_taskflow.retry import RetryPolicy
+
+WS = "11111111-1111-1111-1111-111111111111"
+WS2 = "33333333-3333-3333-3333-333333333333"
+DS = "22222222-2222-2222-2222-222222222222"
+
+
+class FakeCredential:
+    """Hands out numbered tokens and records invalidations."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.invalidated: list[str] = []
+
+    def get_token(self) -> AccessToken:
+        self.issued += 1
+        return AccessToken(f"token-{self.issued}", 0)
+
+    def invalidate(self, token: str) -> None:
+        self.invalidated.append(token)
+
+
+def ok(body=None, status=200, headers=None) -> api.ApiResponse:
+    return api.ApiResponse(status, headers or {}, body)
+
+
+@pytest.fixture
+def client() -> PowerBIClient:
+    c = PowerBIClient(credential=FakeCredential(), retry=RetryPolicy(sleep=lambda s: None, jitter=0.0))
+    c.adopt_waits = (0.0, 1.0)
+    return c
+
+
+def groups(*items: tuple[str, str]) -> dict[str, object]:
+    return {"value": [{"id": i, "name": n, "isOnDedicatedCapacity": True} for i, n in items]}
+
+
+def test_pick_rules():
+    """Ids match exactly; names case-insensitively; ambiguity and misses list candidates."""
+    items = [Workspace(WS, "Sales"), Workspace(WS2, "sales "), Workspace("x", "Finance")]
+    assert pick(items, WS.upper(), kind="workspace").id == WS
+    assert pick(items, "FINANCE", kind="workspace").id == "x"
+    with pytest.raises(AmbiguousNameError) as ambiguous:
+        pick(items, "SALES", kind="workspace")
+    assert {c["id"] for c in ambiguous.value.candidates} == {WS, WS2}
+    with pytest.raises(UnknownNameError) as unknown:
+        pick(items, "Finanse", kind="workspace")
+    assert unknown.value.candidates == [{"name": "Finance", "id": "x"}]
+    assert "Closest names: 'Finance'" in str(unknown.value)
+    with pytest.raises(UnknownNameError, match="in workspace 'Sales'"):
+        pick([Dataset(DS, "Revenue", WS)], "Costs", kind="dataset", container="Sales")
+
+
+def test_get_workspace_uses_exact_filter_then_full_list(client, mocker):
+    """A name is looked up with $filter first; a miss falls back to the full list for close names."""
+    call = mocker.patch.object(client, "call", side_effect=[ok({"value": []}), ok(groups((WS, "Sales")))])
+    assert client.get_workspace("sales").id == WS
+    first, second = (c.args[0] for c in call.call_args_list)
+    assert first.params == {"$filter": "name eq 'sales'"}
+    assert second.params is None
+
+
+def test_get_workspace_single_filter_hit_is_one_call_and_cached(client, mocker):
+    """An exact filter hit needs one call, and resolving again uses the cache."""
+    call = mocker.patch.object(client, "call", return_value=ok(groups((WS, "Sales"))))
+    assert client.get_workspace("Sales").id == WS
+    assert client.get_workspace("SALES").id == WS
+    assert client.get_workspace(WS).name == "Sales"
+    assert call.call_count == 1
+
+
+def test_dataset_by_id_is_one_get(client, mocker):
+    """A dataset GUID is fetched directly without listing."""
+    call = mocker.patch.object(client, "call", return_value=ok({"id": DS, "name": "Revenue"}))
+    assert client.get_dataset(WS, DS).name == "Revenue"
+    assert call.call_args.args[0].endpoint == "dataset"
+
+
+def test_allow_list_decisions(client):
+    """Direct hits pass, same-kind misses fail at once, cross-kind misses wait for resolution."""
+    client.allowed_workspaces = ("Sales", WS2)
+    assert client.check_workspace_allowed("sales") is True
+    assert client.check_workspace_allowed(WS2.upper()) is True
+    assert client.check_workspace_allowed("Finance") is False  # could be WS2 by name
+    client.allowed_workspaces = ("Sales",)
+    with pytest.raises(WorkspaceNotAllowedError, match="'Finance'"):
+        client.check_workspace_allowed("Finance")
+
+
+def test_resolve_merges_defaults_and_needs_a_workspace(client, mocker):
+    """Task defaults fill unset options; no workspace at all is a configuration error."""
+    mocker.patch.object(
+        client, "call", side_effect=[ok(groups((WS, "Sales"))), ok({"value": [{"id": DS, "name": "Revenue"}]})]
+    )
+    target = client.resolve(Refresh("Revenue"), default_workspace="Sales", defaults=RefreshOptions(retry_count=2))
+    assert target.options.retry_count == 2
+    assert target.on_dedicated_capacity is True
+    with pytest.raises(ConfigurationError, match="No workspace"):
+        client.resolve(Refresh("Revenue"))
+
+
+def _target(enhanced: bool = False) -> Target:
+    return Target(WS, "Sales", DS, "Revenue", RefreshOptions(type="Full") if enhanced else RefreshOptions(), True)
+
+
+def _history(*entries: dict[str, str]) -> api.ApiResponse:
+    return ok({"value": list(entries)})
+
+
+def test_trigger_standard_returns_request_id(client, mocker):
+    """A standard refresh is identified by the RequestId header."""
+    mocker.patch.object(client, "call", return_value=ok(None, 202, {"RequestId": "R1"}))
+    handle = client.trigger_refresh(_target())
+    assert (handle.refresh_id, handle.kind) == ("R1", "standard")
+
+
+def test_ambiguous_post_adopts_refresh_from_history(client, mocker):
+    """A dropped POST is not re-sent when history shows the refresh it started."""
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    responses = {
+        "refresh_post": [TransportError("reset")],
+        "history": [_history({"requestId": "NEW", "refreshType": "ViaApi", "status": "Unknown", "startTime": now})],
+    }
+
+    def fake(request):
+        value = responses[request.endpoint].pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    mocker.patch.object(client, "call", side_effect=fake)
+    handle = client.trigger_refresh(_target())
+    assert handle.refresh_id == "NEW"
+    assert responses["refresh_post"] == []
+
+
+def test_ambiguous_post_is_resent_only_after_history_stays_empty(client, mocker):
+    """With no new refresh in history after the bounded checks, the POST is sent once more."""
+    sent: list[str] = []
+
+    def fake(request):
+        sent.append(request.endpoint)
+        if request.endpoint == "history":
+            return _history({"requestId": "OLD", "refreshType": "ViaApi", "status": "Completed",
+                             "startTime": "2020-01-01T00:00:00Z", "endTime": "2020-01-01T00:01:00Z"})
+        if sent.count("refresh_post") == 1:
+            raise ServerError("boom", status=503)
+        return ok(None, 202, {"RequestId": "R2"})
+
+    mocker.patch.object(client, "call", side_effect=fake)
+    assert client.trigger_refresh(_target()).refresh_id == "R2"
+    assert sent == ["refresh_post", "history", "history", "refresh_post"]
+
+
+def test_already_running_after_ambiguity_adopts_the_running_refresh(client, mocker):
+    """If the re-sent POST says 'already executing', the refresh found in history is ours."""
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    history = [_history(), _history(), _history({"requestId": "LATE", "refreshType": "ViaApi", "status": "Unknown", "startTime": now})]
+    posts = [TransportError("timeout"), RefreshAlreadyRunningError("already executing", status=400)]
+
+    def fake(request):
+        if request.endpoint == "history":
+            return history.pop(0)
+        raise posts.pop(0)
+
+    mocker.patch.object(client, "call", side_effect=fake)
+    assert client.trigger_refresh(_target()).refresh_id == "LATE"
+
+
+def test_already_running_without_ambiguity_is_raised(client, mocker):
+    """A plain 400 already-running is raised at once (no history lookups)."""
+    call = mocker.patch.object(client, "call", side_effect=RefreshAlreadyRunningError("already executing", status=400))
+    with pytest.raises(RefreshAlreadyRunningError):
+        client.trigger_refresh(_target())
+    assert call.call_count == 1
+
+
+def test_token_rejection_renews_once(client, mocker):
+    """A 403 TokenExpired invalidates the token and repeats the call once with a new one."""
+    seen: list[str] = []
+
+    def exchange(request, token):
+        seen.append(token.token)
+        if len(seen) == 1:
+            api.raise_for_response(403, {}, {"error": {"code": "TokenExpired"}})
+        return ok({"value": []})
+
+    mocker.patch.object(client, "_exchange", side_effect=exchange)
+    assert client.list_workspaces() == []
+    assert seen == ["token-1", "token-2"]
+    assert client.credential.invalidated == ["token-1"]
+
+
+def test_standard_refresh_missing_from_history_is_not_started_then_lost(client, mocker):
+    """A standard refresh absent from history is NotStarted within the grace period, then NotFoundError."""
+    mocker.patch.object(client, "call", return_value=_history())
+    fresh = Handle(WS, "Sales", DS, "Revenue", "R1", "standard", dt.datetime.now(dt.timezone.utc).isoformat())
+    assert client.get_refresh_state(fresh).status is RefreshStatus.NOT_STARTED
+    old = Handle(WS, "Sales", DS, "Revenue", "R1", "standard", "2020-01-01T00:00:00+00:00")
+    with pytest.raises(NotFoundError, match="dropped"):
+        client.get_refresh_state(old)
+
+
+def test_timeouts_and_allow_list_inputs_are_validated():
+    """Timeouts must be positive numbers or pairs; allow-list entries must be strings."""
+    cred = FakeCredential()
+    assert PowerBIClient(credential=cred, timeout=30).timeout == (10.0, 30.0)
+    assert PowerBIClient(credential=cred, allowed_workspaces="A, ,B").allowed_workspaces == ("A", "B")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        PowerBIClient(credential=cred, timeout=0)
+    with pytest.raises(ConfigurationError, match="allowed_workspaces"):
+        PowerBIClient(credential=cred, allowed_workspaces=[1])  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="credential"):
+        PowerBIClient(credential=None)  # type: ignore[arg-type]

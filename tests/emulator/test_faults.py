@@ -1,0 +1,127 @@
+"""Fault injection: throttling, errors, dropped connections, slow answers and expired tokens, per endpoint."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msal
+import pytest
+import requests
+
+from pbi_taskflow.emulator import Emulator
+
+from .helpers import msal_app
+
+
+def test_throttle_answers_429_with_retry_after_then_recovers(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """``throttle`` answers the next N calls 429 with Retry-After and the service's message, then normal answers."""
+    emu.inject("history", "throttle", count=2, retry_after=7)
+    url = f"{sales['base']}/refreshes"
+    for _ in range(2):
+        answer = api.get(url)
+        assert answer.status_code == 429
+        assert answer.headers["Retry-After"] == "7"
+        assert answer.headers["RequestId"]
+        assert "Retry in 7 seconds" in answer.json()["message"]
+    assert api.get(url).status_code == 200
+    assert [r.fault for r in emu.requests if r.endpoint == "history"] == ["throttle", "throttle", None]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_error_answers_the_given_status(emu: Emulator, api: Any, sales: dict[str, str], status: int) -> None:
+    """``error`` answers the given 5xx status with a Power BI error body, once."""
+    emu.inject("dataset", "error", status=status)
+    failed = api.get(sales["base"])
+    assert failed.status_code == status
+    assert failed.json()["error"]["code"]
+    assert api.get(sales["base"]).status_code == 200
+
+
+def test_drop_closes_the_connection_without_starting_the_refresh(emu: Emulator, api: Any,
+                                                                 sales: dict[str, str]) -> None:
+    """``drop`` on refresh_post closes the connection unanswered and starts nothing."""
+    emu.inject("refresh_post", "drop")
+    with pytest.raises(requests.ConnectionError):
+        api.post(f"{sales['base']}/refreshes")
+    assert api.get(f"{sales['base']}/refreshes").json()["value"] == []
+    assert [r.status for r in emu.requests if r.endpoint == "refresh_post"] == [None]
+
+
+def test_drop_after_starts_the_refresh_then_closes_the_connection(emu: Emulator, api: Any,
+                                                                  sales: dict[str, str]) -> None:
+    """``drop_after`` on refresh_post starts the refresh, then drops the answer (an ambiguous failure)."""
+    emu.inject("refresh_post", "drop_after")
+    with pytest.raises(requests.ConnectionError):
+        api.post(f"{sales['base']}/refreshes")
+    history = api.get(f"{sales['base']}/refreshes").json()["value"]
+    assert [e["status"] for e in history] == ["Unknown"]
+    assert api.post(f"{sales['base']}/refreshes").status_code == 400  # already executing
+
+
+def test_slow_delays_the_answer(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """``slow`` holds the answer for ``delay`` seconds: a shorter client read timeout expires."""
+    emu.inject("datasets", "slow", delay=1.0)
+    with pytest.raises(requests.ReadTimeout):
+        api.get(f"{emu.api_root}/groups/{sales['ws']}/datasets", timeout=(5, 0.2))
+    assert api.get(f"{emu.api_root}/groups/{sales['ws']}/datasets", timeout=5).status_code == 200
+
+
+def test_expired_token_fault_answers_403_token_expired_once(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """``expired_token`` answers 403 TokenExpired for the next call only."""
+    emu.inject("details", "expired_token")
+    location = api.post(f"{sales['base']}/refreshes", json={"type": "Full"}).headers["Location"]
+    expired = api.get(location)
+    assert expired.status_code == 403
+    assert expired.json()["error"]["code"] == "TokenExpired"
+    assert api.get(location).status_code in (200, 202)
+
+
+def test_wildcard_fault_hits_the_next_call_whatever_the_endpoint(emu: Emulator, api: Any) -> None:
+    """A ``*`` fault applies to the next request on any endpoint."""
+    emu.inject("*", "error", status=500)
+    assert api.get(f"{emu.api_root}/groups").status_code == 500
+    assert api.get(f"{emu.api_root}/groups").status_code == 200
+
+
+def test_token_endpoint_faults_reach_msal(emu: Emulator) -> None:
+    """A throttled token endpoint gives MSAL a 429 error dict; a 503 makes MSAL raise."""
+    emu.inject("token", "throttle", retry_after=1)
+    result = msal_app(emu).acquire_token_for_client([emu.scope])
+    assert result["error"] == "temporarily_unavailable"
+    emu.inject("token", "error", status=503)
+    with pytest.raises(msal.exceptions.MsalServiceError):
+        msal_app(emu).acquire_token_for_client([emu.scope])
+    assert [r.status for r in emu.requests if r.endpoint == "token"] == [429, 503]
+
+
+def test_discovery_fault_fails_msal_construction(emu: Emulator) -> None:
+    """An error on discovery makes the MSAL constructor fail (it fetches discovery eagerly)."""
+    emu.inject("discovery", "error", status=503)
+    with pytest.raises((ValueError, msal.exceptions.MsalServiceError)):
+        msal_app(emu)
+    assert emu.count("discovery") == 1
+
+
+def test_inject_rejects_unknown_endpoints_and_faults(emu: Emulator) -> None:
+    """inject() names the valid endpoints and faults when given an unknown one."""
+    with pytest.raises(ValueError, match="refresh_post"):
+        emu.inject("refresh", "throttle")
+    with pytest.raises(ValueError, match="drop_after"):
+        emu.inject("history", "explode")
+
+
+def test_stop_returns_while_a_slow_answer_is_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop() does not wait for a request held by a ``slow`` fault."""
+    emu = Emulator().start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu.ca_bundle)
+    emu.inject("*", "slow", delay=60)
+    client = threading.Thread(target=lambda: requests.get(f"{emu.url}/v1.0/myorg/groups", timeout=90), daemon=True)
+    client.start()
+    while emu.faults.pending():
+        threading.Event().wait(0.02)
+    stopper = threading.Thread(target=emu.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=15)
+    assert not stopper.is_alive()
+    assert not emu.running

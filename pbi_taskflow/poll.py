@@ -117,6 +117,14 @@ class WatchPlan:
             start = self.started[key]
             self.due.setdefault(key, start + schedule.next_delay(0.0))
 
+    def add(self, key: str, schedule: PollSchedule, started: float) -> None:
+        """Start watching one more refresh (no-op if it is already watched)."""
+        if key in self.due:
+            return
+        self.schedules = {**self.schedules, key: schedule}
+        self.started = {**self.started, key: started}
+        self.due[key] = started + schedule.next_delay(0.0)
+
     @property
     def pending(self) -> list[str]:
         return list(self.due)

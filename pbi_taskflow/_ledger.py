@@ -1,0 +1,67 @@
+"""Where a task records its refreshes while they run, so a retry reattaches instead of starting them again.
+
+Airflow 3.3's ``task_state_store`` is scoped to the task instance (DAG, run, task, map index) and,
+unlike XComs, survives into the next try. The record is written right after each refresh starts and
+removed once the task has its outcome, so only an interrupted try (worker crash, lost trigger)
+leaves one behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pbi_taskflow.execution import RefreshRun
+
+RETENTION = dt.timedelta(days=2)
+
+
+class Ledger:
+    """Load, save and clear the task's :class:`RefreshRun` in ``context["task_state_store"]``.
+
+    :param context: the Airflow task context.
+    :param key: the store key.
+    :param logger: the task logger.
+    """
+
+    def __init__(self, context: Mapping[str, Any], key: str, logger: Any) -> None:
+        try:
+            self.store = context.get("task_state_store")
+        except Exception:  # noqa: BLE001 - a context without the store (older Airflow)
+            self.store = None
+        self.key = key
+        self.logger = logger
+        if self.store is None:
+            logger.warning(
+                "This Airflow has no task_state_store: a retry after a worker crash cannot reattach to the "
+                "refreshes this task started."
+            )
+
+    def load(self) -> RefreshRun | None:
+        if self.store is None:
+            return None
+        try:
+            data = self.store.get(self.key)
+        except Exception as exc:  # noqa: BLE001 - never fail a task because the record is unreadable
+            self.logger.warning("Could not read the refreshes recorded by an earlier try: %s", exc)
+            return None
+        if not isinstance(data, Mapping):
+            return None
+        return RefreshRun.from_dict(data)
+
+    def save(self, run: RefreshRun) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.set(self.key, run.to_dict(), retention=RETENTION)
+        except Exception as exc:  # noqa: BLE001 - the refreshes matter more than their record
+            self.logger.warning("Could not record the running refreshes for a retry: %s", exc)
+
+    def clear(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.delete(self.key)
+        except Exception as exc:  # noqa: BLE001
+            self.logger.warning("Could not clear the refresh record: %s", exc)

@@ -1,0 +1,467 @@
+"""One task's refreshes from plan to results, independent of Airflow.
+
+:class:`RefreshRun` holds everything about the refreshes of one task as plain, JSON-ready values
+(so it can be persisted between tries and carried by a trigger event): the datasets still to
+start, the refreshes being watched, the ones another refresh blocks, and the finished results.
+The worker drives it with a :class:`~pbi_taskflow.client.PowerBIClient`; the deferrable trigger
+reuses its planning helpers with the async client.
+
+Policies applied here: ``if_running`` (wait / attach / skip / fail), ``min_interval``,
+``max_concurrency``, the waiting deadline, and the rule that a transient error never cancels a
+refresh nor starts a second one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pbi_taskflow.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    PowerBIError,
+    RefreshAlreadyRunningError,
+)
+from pbi_taskflow.models import (
+    Handle,
+    HistoryEntry,
+    RefreshObject,
+    RefreshOptions,
+    RefreshResult,
+    RefreshState,
+    RefreshStatus,
+    Target,
+    parse_timestamp,
+)
+from pbi_taskflow.poll import PollSchedule, WatchPlan, expected_duration
+
+log = logging.getLogger("pbi_taskflow.execution")
+
+IF_RUNNING = ("wait", "attach", "skip", "fail")
+ON_EMPTY = ("skip", "succeed", "fail")
+FAIL_POLICIES = ("any", "all")
+#: History entries read per dataset when planning (running refresh, last success, expected duration).
+PLAN_HISTORY_TOP = 20
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from pbi_taskflow.retry import is_transient
+
+    return is_transient(exc)
+
+
+# --- policy ------------------------------------------------------------------------------------
+
+
+def _seconds(value: Any, name: str, *, allow_none: bool = True) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        msg = f"Invalid {name} {value!r}: expected a positive number of seconds or a timedelta."
+        raise ConfigurationError(msg)
+    return float(value)
+
+
+def _choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    msg = f"Invalid {name} {value!r}: expected one of {', '.join(repr(a) for a in allowed)}."
+    raise ConfigurationError(msg)
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshPolicy:
+    """How a task starts, waits for and judges its refreshes. Validated on construction.
+
+    :param if_running: when the dataset is already refreshing: ``wait`` for it then refresh,
+        ``attach`` to it, ``skip`` the dataset, or ``fail`` it.
+    :param min_interval: skip a dataset refreshed successfully less than this long ago (seconds).
+    :param on_empty: when nothing is selected: ``skip`` the task, ``succeed``, or ``fail``.
+    :param fail_policy: fail the task when ``any`` dataset fails, or only when ``all`` do.
+    :param max_concurrency: refreshes running at the same time.
+    :param poll_min: shortest delay between two status calls of a refresh (seconds).
+    :param poll_max: longest delay between two status calls of a refresh (seconds).
+    :param timeout: how long to wait for the refreshes (seconds), None for no limit.
+    :param cancel_on_kill: cancel the refreshes this task started when it is killed.
+    :param cancel_on_timeout: cancel them when ``timeout`` or the task's execution timeout passes.
+    """
+
+    if_running: str = "wait"
+    min_interval: float | None = None
+    on_empty: str = "skip"
+    fail_policy: str = "any"
+    max_concurrency: int = 8
+    poll_min: float = 5.0
+    poll_max: float = 600.0
+    timeout: float | None = 6 * 3600.0
+    cancel_on_kill: bool = True
+    cancel_on_timeout: bool = True
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "if_running", _choice(self.if_running, "if_running", IF_RUNNING))
+        set_(self, "on_empty", _choice(self.on_empty, "on_empty", ON_EMPTY))
+        set_(self, "fail_policy", _choice(self.fail_policy, "fail_policy", FAIL_POLICIES))
+        set_(self, "min_interval", _seconds(self.min_interval, "min_interval"))
+        set_(self, "timeout", _seconds(self.timeout, "timeout"))
+        set_(self, "poll_min", _seconds(self.poll_min, "poll_interval", allow_none=False))
+        set_(self, "poll_max", _seconds(self.poll_max, "max_poll_interval", allow_none=False))
+        if self.poll_max < self.poll_min:
+            msg = f"Invalid max_poll_interval {self.poll_max}: it must be >= poll_interval ({self.poll_min})."
+            raise ConfigurationError(msg)
+        mc = self.max_concurrency
+        if isinstance(mc, bool) or not isinstance(mc, int) or mc < 1:
+            msg = f"Invalid max_concurrency {mc!r}: expected a whole number >= 1."
+            raise ConfigurationError(msg)
+        for name in ("cancel_on_kill", "cancel_on_timeout"):
+            if not isinstance(getattr(self, name), bool):
+                msg = f"Invalid {name} {getattr(self, name)!r}: expected True or False."
+                raise ConfigurationError(msg)
+
+    def schedule(self, expected: float | None) -> PollSchedule:
+        return PollSchedule(min_interval=self.poll_min, max_interval=self.poll_max, expected=expected)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RefreshPolicy:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --- plain-value forms of targets ---------------------------------------------------------------
+
+
+def options_to_dict(options: RefreshOptions) -> dict[str, Any]:
+    """JSON-ready form of :class:`RefreshOptions` that :func:`options_from_dict` reads back."""
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(options):
+        value = getattr(options, field.name)
+        if value in (None, ()):
+            continue
+        if field.name == "objects":
+            value = [[o.table, o.partition] for o in value]
+        elif isinstance(value, dt.timedelta):
+            value = value.total_seconds()
+        else:
+            value = getattr(value, "value", value)
+        out[field.name] = value
+    return out
+
+
+def options_from_dict(data: Mapping[str, Any]) -> RefreshOptions:
+    values = dict(data)
+    values["objects"] = tuple(RefreshObject(t, p) for t, p in values.get("objects", ()))
+    return RefreshOptions(**values)
+
+
+def target_to_dict(target: Target) -> dict[str, Any]:
+    data = dataclasses.asdict(target)
+    data["options"] = options_to_dict(target.options)
+    return data
+
+
+def target_from_dict(data: Mapping[str, Any]) -> Target:
+    values = dict(data)
+    values["options"] = options_from_dict(values.get("options") or {})
+    return Target(**values)
+
+
+def merge_targets(targets: Iterable[Target]) -> list[Target]:
+    """One target per (workspace id, dataset id): a name and its id given separately merge here."""
+    from pbi_taskflow.selection import merge_options
+
+    merged: dict[tuple[str, str], Target] = {}
+    for target in targets:
+        key = (target.workspace_id.lower(), target.dataset_id.lower())
+        if key in merged:
+            first = merged[key]
+            merged[key] = dataclasses.replace(first, options=merge_options(first.options, target.options))
+        else:
+            merged[key] = target
+    return list(merged.values())
+
+
+# --- history facts -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryFacts:
+    """What one history read tells the planner about a dataset."""
+
+    running: HistoryEntry | None
+    last_success_end: dt.datetime | None
+    expected: float | None
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[HistoryEntry]) -> HistoryFacts:
+        entries = list(entries)
+        running = next((e for e in entries if not e.status.is_terminal and not e.end), None)
+        successes = [e for e in entries if e.status is RefreshStatus.COMPLETED]
+        ends = [parse_timestamp(e.end) for e in successes]
+        last = max((e for e in ends if e is not None), default=None)
+        return cls(running=running, last_success_end=last, expected=expected_duration(e.duration_s for e in successes))
+
+
+def attached_handle(target: Target, entry: HistoryEntry) -> Handle:
+    """A handle on a refresh this task did not start (watched through the history)."""
+    start = parse_timestamp(entry.start) or dt.datetime.now(dt.timezone.utc)
+    return Handle(
+        workspace_id=target.workspace_id,
+        workspace_name=target.workspace_name,
+        dataset_id=target.dataset_id,
+        dataset_name=target.dataset_name,
+        refresh_id=entry.request_id,
+        kind="standard",
+        requested_at=start.isoformat(),
+        attached=True,
+    )
+
+
+def skipped(target: Target, reason: str) -> RefreshResult:
+    return RefreshResult(
+        workspace_id=target.workspace_id,
+        workspace_name=target.workspace_name,
+        dataset_id=target.dataset_id,
+        dataset_name=target.dataset_name,
+        refresh_id=None,
+        kind=None,
+        status=RefreshStatus.SKIPPED,
+        reason=reason,
+    )
+
+
+def failed(target: Target | Handle, exc: PowerBIError, *, refresh_id: str | None = None) -> RefreshResult:
+    """A failed result carrying Power BI's own error text."""
+    return RefreshResult(
+        workspace_id=target.workspace_id,
+        workspace_name=target.workspace_name,
+        dataset_id=target.dataset_id,
+        dataset_name=target.dataset_name,
+        refresh_id=refresh_id or getattr(target, "refresh_id", None),
+        kind=getattr(target, "kind", None),
+        status=RefreshStatus.FAILED,
+        error_code=exc.code or type(exc).__name__,
+        error_message=exc.message,
+    )
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+@dataclasses.dataclass
+class RefreshRun:
+    """The refreshes of one task. Every field is a plain value (see :meth:`to_dict`).
+
+    :param pending: targets not started yet (dicts).
+    :param active: refreshes being watched: ``{refresh_id: handle dict}``.
+    :param blockers: refreshes by others that a pending target waits for (``if_running='wait'``):
+        ``{refresh_id: {"handle": ..., "target": ...}}``.
+    :param results: finished results (dicts), in completion order.
+    :param expected: ``{dataset_id: expected duration in seconds}`` from history.
+    :param started: ``{refresh_id: clock time}`` when each watched refresh started.
+    :param deadline: clock time after which waiting stops, or None.
+    :param seen: ``{refresh_id: last status logged}``.
+    """
+
+    pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    active: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    blockers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    results: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    expected: dict[str, float] = dataclasses.field(default_factory=dict)
+    started: dict[str, float] = dataclasses.field(default_factory=dict)
+    deadline: float | None = None
+    seen: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RefreshRun:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @property
+    def done(self) -> bool:
+        return not (self.pending or self.active or self.blockers)
+
+    def handles(self) -> list[Handle]:
+        return [Handle.from_dict(h) for h in self.active.values()]
+
+    def started_by_us(self) -> list[Handle]:
+        return [h for h in self.handles() if not h.attached]
+
+    def final_results(self) -> list[RefreshResult]:
+        return [RefreshResult.from_dict(r) for r in self.results]
+
+    def watch_plan(self, policy: RefreshPolicy) -> WatchPlan:
+        keys = [*self.active, *self.blockers]
+        schedules = {}
+        for key in keys:
+            data = self.active.get(key) or self.blockers[key]["handle"]
+            schedules[key] = policy.schedule(self.expected.get(data["dataset_id"]))
+        return WatchPlan(schedules=schedules, started={k: self.started[k] for k in keys})
+
+    # --- planning ---------------------------------------------------------------------------
+
+    def plan(self, client: Any, targets: Iterable[Target], policy: RefreshPolicy, now: float) -> None:
+        """Read each dataset's history once and sort it into pending, attached, blocked or skipped."""
+        wall = dt.datetime.now(dt.timezone.utc)
+        for target in targets:
+            facts = HistoryFacts.from_entries(
+                client.refresh_history(
+                    target.workspace_id, target.dataset_id, top=PLAN_HISTORY_TOP,
+                    _names=(target.workspace_name, target.dataset_name),
+                )
+            )
+            if facts.expected is not None:
+                self.expected[target.dataset_id] = facts.expected
+            if policy.min_interval and facts.last_success_end is not None and facts.running is None:
+                age = (wall - facts.last_success_end).total_seconds()
+                if age < policy.min_interval:
+                    reason = (
+                        f"refreshed successfully {age:.0f} s ago ({facts.last_success_end.isoformat()}), "
+                        f"less than min_interval={policy.min_interval:.0f} s"
+                    )
+                    self.results.append(skipped(target, reason).to_dict())
+                    continue
+            if facts.running is not None:
+                self.on_running(target, facts.running, policy, now)
+            else:
+                self.pending.append(target_to_dict(target))
+
+    def on_running(self, target: Target, entry: HistoryEntry, policy: RefreshPolicy, now: float) -> None:
+        """Apply ``if_running`` to a dataset another refresh (``entry``) is running on."""
+        other = f"refresh {entry.request_id} ({entry.refresh_type or 'unknown type'})"
+        if policy.if_running == "skip":
+            self.results.append(skipped(target, f"another refresh is running: {other}").to_dict())
+        elif policy.if_running == "fail":
+            exc = RefreshAlreadyRunningError(
+                f"Dataset {target.dataset_name!r} in workspace {target.workspace_name!r} is already refreshing "
+                f"({other}) and the task has if_running='fail'.",
+                code="RefreshAlreadyRunning",
+            )
+            self.results.append(failed(target, exc, refresh_id=entry.request_id).to_dict())
+        else:
+            handle = attached_handle(target, entry)
+            started = parse_timestamp(entry.start)
+            offset = (dt.datetime.now(dt.timezone.utc) - started).total_seconds() if started else 0.0
+            self.started[handle.refresh_id] = now - max(0.0, offset)
+            if policy.if_running == "attach":
+                self.active[handle.refresh_id] = handle.to_dict()
+                log.info("Dataset %r is already refreshing (%s); attaching to it.", target.dataset_name, other)
+            else:
+                self.blockers[handle.refresh_id] = {"handle": handle.to_dict(), "target": target_to_dict(target)}
+                log.info("Dataset %r is already refreshing (%s); waiting for it to end first.", target.dataset_name, other)
+
+    # --- starting -----------------------------------------------------------------------------
+
+    def free_slots(self, policy: RefreshPolicy) -> int:
+        return max(0, policy.max_concurrency - len(self.active))
+
+    def start_pending(self, client: Any, policy: RefreshPolicy, now: float, on_started: Callable[[], None]) -> None:
+        """Start pending targets while slots are free; ``on_started`` persists after each start."""
+        while self.pending and self.free_slots(policy):
+            target = target_from_dict(self.pending.pop(0))
+            try:
+                handle = client.trigger_refresh(target)
+            except RefreshAlreadyRunningError as exc:
+                self._race(client, target, exc, policy, now)
+            except (AuthenticationError, ConfigurationError):
+                self.pending.insert(0, target_to_dict(target))
+                raise
+            except PowerBIError as exc:
+                log.warning("Could not start the refresh of dataset %r: %s", target.dataset_name, exc)
+                self.results.append(failed(target, exc).to_dict())
+            else:
+                self.active[handle.refresh_id] = handle.to_dict()
+                self.started[handle.refresh_id] = now
+            on_started()
+
+    def _race(self, client: Any, target: Target, exc: PowerBIError, policy: RefreshPolicy, now: float) -> None:
+        """Power BI said "already running" although planning saw nothing: apply ``if_running`` now."""
+        entry = None
+        if policy.if_running in ("wait", "attach"):
+            try:
+                entry = client.running_refresh(target.workspace_id, target.dataset_id)
+            except PowerBIError as err:
+                if not _is_transient(err):
+                    raise
+        if entry is None and policy.if_running in ("wait", "attach"):
+            self.results.append(failed(target, exc).to_dict())
+            return
+        if entry is None:
+            entry = HistoryEntry(request_id="unknown", refresh_type=None, status=RefreshStatus.UNKNOWN)
+        self.on_running(target, entry, policy, now)
+
+    # --- watching -----------------------------------------------------------------------------
+
+    def observe(self, key: str, state: RefreshState, result_of: Callable[[Handle, RefreshState], RefreshResult]) -> bool:
+        """Record an observation of a watched refresh; return True when it is terminal."""
+        if key in self.blockers:
+            if state.status.is_terminal:
+                blocked = self.blockers.pop(key)
+                self.pending.append(blocked["target"])
+                return True
+            return False
+        if not state.status.is_terminal:
+            return False
+        handle = Handle.from_dict(self.active.pop(key))
+        self.results.append(result_of(handle, state).to_dict())
+        return True
+
+    def watched_handle(self, key: str) -> Handle:
+        data = self.active.get(key) or self.blockers[key]["handle"]
+        return Handle.from_dict(data)
+
+    def fail_watch(self, key: str, exc: PowerBIError) -> None:
+        """A watched refresh cannot be followed any more (e.g. it never appeared in the history)."""
+        if key in self.blockers:
+            self.pending.append(self.blockers.pop(key)["target"])
+            return
+        handle = Handle.from_dict(self.active.pop(key))
+        self.results.append(failed(handle, exc).to_dict())
+
+    def time_out(self, result_of: Callable[[Handle, RefreshState], RefreshResult], waited: float) -> list[Handle]:
+        """Stop waiting: unfinished refreshes end ``TimedOut``; return the handles that were running."""
+        running = self.handles()
+        for handle in running:
+            state = RefreshState(
+                status=RefreshStatus.TIMED_OUT,
+                error_code="WaitTimeout",
+                error_message=f"still running after the task's timeout of {waited:.0f} s",
+            )
+            self.results.append(result_of(handle, state).to_dict())
+        for blocked in self.blockers.values():
+            target = target_from_dict(blocked["target"])
+            self.results.append(skipped(target, "timed out waiting for another refresh to end").to_dict())
+        for data in self.pending:
+            self.results.append(skipped(target_from_dict(data), "timed out before it could start").to_dict())
+        self.active.clear()
+        self.blockers.clear()
+        self.pending.clear()
+        return running
+
+
+__all__ = [
+    "FAIL_POLICIES",
+    "IF_RUNNING",
+    "ON_EMPTY",
+    "HistoryFacts",
+    "RefreshPolicy",
+    "RefreshRun",
+    "merge_targets",
+    "options_from_dict",
+    "options_to_dict",
+    "target_from_dict",
+    "target_to_dict",
+]

@@ -1,0 +1,81 @@
+"""Asset events and OpenLineage facets for refreshed semantic models.
+
+Every ``@powerbi_refresh`` task declares the asset alias ``powerbi-refreshes`` at parse time and,
+when it succeeds, adds one asset event per refreshed dataset with the uri
+``powerbi://<workspace_id>/<dataset_id>`` (the asset's name is the same uri, so
+``Asset(uri="powerbi://…")`` in a downstream DAG matches it). Names and the outcome go in the
+event's extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pbi_taskflow.models import RefreshResult, RefreshStatus
+
+ALIAS_NAME = "powerbi-refreshes"
+SCHEME = "powerbi"
+
+
+def dataset_uri(workspace_id: str, dataset_id: str) -> str:
+    """The asset uri of a semantic model."""
+    return f"{SCHEME}://{workspace_id.lower()}/{dataset_id.lower()}"
+
+
+def outlet_alias() -> Any:
+    """The :class:`~airflow.sdk.AssetAlias` every refresh task declares as outlet."""
+    from airflow.sdk import AssetAlias
+
+    return AssetAlias(ALIAS_NAME)
+
+
+def event_extra(result: RefreshResult) -> dict[str, Any]:
+    return {
+        "workspace_id": result.workspace_id,
+        "workspace_name": result.workspace_name,
+        "dataset_id": result.dataset_id,
+        "dataset_name": result.dataset_name,
+        "refresh_id": result.refresh_id,
+        "kind": result.kind,
+        "status": result.status.value,
+        "start": result.start,
+        "end": result.end,
+        "duration_s": result.duration_s,
+    }
+
+
+def emit_asset_events(context: Mapping[str, Any], results: Iterable[RefreshResult]) -> int:
+    """Add an asset event through the alias for each completed refresh; return how many."""
+    from airflow.sdk import Asset
+
+    events = context.get("outlet_events")
+    if events is None:
+        return 0
+    alias = outlet_alias()
+    count = 0
+    for result in results:
+        if result.status is not RefreshStatus.COMPLETED:
+            continue
+        uri = dataset_uri(result.workspace_id, result.dataset_id)
+        events[alias].add(Asset(name=uri, uri=uri), extra=event_extra(result))
+        count += 1
+    return count
+
+
+def openlineage_facets(results: Iterable[RefreshResult]) -> Any:
+    """``OperatorLineage`` naming the refreshed datasets as outputs, or None without OpenLineage."""
+    try:
+        from airflow.providers.openlineage.extractors import OperatorLineage
+        from openlineage.client.event_v2 import Dataset
+    except ImportError:
+        return None
+    outputs = [
+        Dataset(namespace=f"{SCHEME}://{r.workspace_id.lower()}", name=r.dataset_id.lower())
+        for r in results
+        if r.status is RefreshStatus.COMPLETED
+    ]
+    return OperatorLineage(inputs=[], outputs=outputs)
+
+
+__all__ = ["ALIAS_NAME", "dataset_uri", "emit_asset_events", "event_extra", "openlineage_facets", "outlet_alias"]

@@ -1,0 +1,363 @@
+"""The refresh operator behind ``@task.powerbi_refresh``: select, resolve, start, wait or defer, report.
+
+Module-level imports stay light (Airflow SDK bases and pbi_taskflow's value types): DAG files import
+this at parse time. The client, the waiter and the trigger load inside :meth:`execute`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
+from pbi_taskflow.execution import RefreshPolicy, RefreshRun
+from pbi_taskflow.lineage import outlet_alias
+from pbi_taskflow.models import RefreshOptions, RefreshResult
+
+#: task_state_store key holding the task's refreshes while they run (read back by a retry).
+STATE_KEY = "pbi_taskflow_run"
+#: XCom key with the handles of the refreshes started, pushed right after starting them.
+HANDLES_XCOM = "pbi_handles"
+#: Default of ``timeout``: longer than Power BI's own 5 h limit on Premium.
+DEFAULT_TIMEOUT = dt.timedelta(hours=6)
+
+_UNSET: Any = object()
+
+
+def _conf(key: str, fallback: str) -> str:
+    value: str = conf.get("pbi_taskflow", key, fallback=fallback)
+    return value
+
+
+def _number(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        msg = f"Invalid {name} {value!r}: expected seconds (a number) or a timedelta."
+        raise ConfigurationError(msg)
+    return float(value)
+
+
+def _or(value: float | None, default: str) -> float:
+    return float(default) if value is None else value
+
+
+class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
+    """Refresh Power BI semantic models and wait for them.
+
+    :param refreshes: what to refresh: a dataset name or id, a :class:`~pbi_taskflow.Refresh`, a
+        mapping ``{dataset: [table, ...] or None}``, or a list mixing these (templated).
+    :param conn_id: Airflow connection of type ``pbi_taskflow`` (default ``powerbi_default``).
+    :param workspace: default workspace (name or id) for datasets that do not name one (templated).
+    :param wait: wait for the refreshes to finish (False: start them and return).
+    :param deferrable: wait in the triggerer instead of the worker (default ``[operators] default_deferrable``).
+    :param poll_interval: shortest delay between two status calls of one refresh (seconds or timedelta).
+    :param max_poll_interval: longest delay between two status calls of one refresh.
+    :param timeout: how long to wait for the refreshes (default 6 h; None: no limit). Separate from
+        HTTP timeouts and from Airflow's ``execution_timeout``.
+    :param type: enhanced refresh type (Full, ClearValues, Calculate, DataOnly, Automatic, Defragment).
+    :param commit_mode: ``Transactional`` or ``PartialBatch``.
+    :param max_parallelism: Power BI-side parallelism.
+    :param retry_count: Power BI-side retries.
+    :param apply_refresh_policy: apply the incremental refresh policy.
+    :param effective_date: the incremental policy's "today".
+    :param powerbi_timeout: Power BI-side timeout per attempt ('hh:mm:ss', seconds or timedelta).
+    :param max_concurrency: refreshes running at once (default ``[pbi_taskflow] max_concurrency``, 8).
+    :param if_running: a dataset already refreshing: ``wait`` then refresh, ``attach``, ``skip`` or ``fail``.
+    :param min_interval: skip datasets refreshed successfully less than this long ago.
+    :param on_empty: nothing selected: ``skip`` the task, ``succeed`` or ``fail``.
+    :param fail_policy: fail when ``any`` dataset fails, or only when ``all`` do.
+    :param cancel_on_kill: cancel the refreshes this task started when the task is killed.
+    :param cancel_on_timeout: cancel them when ``timeout`` or ``execution_timeout`` passes.
+    :param refresh_log_conn_id: connection of the optional SQL refresh log.
+    """
+
+    template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id")
+    ui_color = "#F2C811"
+
+    #: Clock and sleep of the worker-side wait (replaced in benchmarks by the emulator's clock).
+    clock: Callable[[], float] = staticmethod(time.time)
+    sleep: Callable[[float], None] | None = None
+
+    def __init__(
+        self,
+        *,
+        refreshes: Any = None,
+        conn_id: str | None = None,
+        workspace: str | None = None,
+        wait: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float | dt.timedelta | None = None,
+        max_poll_interval: float | dt.timedelta | None = None,
+        timeout: float | dt.timedelta | None = _UNSET,
+        type: str | None = None,
+        commit_mode: str | None = None,
+        max_parallelism: int | None = None,
+        retry_count: int | None = None,
+        apply_refresh_policy: bool | None = None,
+        effective_date: dt.date | str | None = None,
+        powerbi_timeout: str | int | dt.timedelta | None = None,
+        max_concurrency: int | None = None,
+        if_running: str = "wait",
+        min_interval: float | dt.timedelta | None = None,
+        on_empty: str = "skip",
+        fail_policy: str = "any",
+        cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = True,
+        refresh_log_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        outlets = list(kwargs.pop("outlets", None) or [])
+        alias = outlet_alias()
+        if alias not in outlets:
+            outlets.append(alias)
+        super().__init__(outlets=outlets, **kwargs)
+        self.refreshes = refreshes
+        self.conn_id = conn_id or _conf("default_conn_id", "powerbi_default")
+        self.workspace = workspace
+        if not isinstance(wait, bool):
+            msg = f"Invalid wait {wait!r}: expected True or False."
+            raise ConfigurationError(msg)
+        self.wait = wait
+        if deferrable is None:
+            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+        self.deferrable = bool(deferrable)
+        self.options = RefreshOptions(
+            type=type,
+            commit_mode=commit_mode,
+            max_parallelism=max_parallelism,
+            retry_count=retry_count,
+            apply_refresh_policy=apply_refresh_policy,
+            effective_date=effective_date,
+            timeout=powerbi_timeout,
+        )
+        wait_timeout = DEFAULT_TIMEOUT if timeout is _UNSET else timeout
+        poll_min = _or(_number(poll_interval, "poll_interval"), _conf("poll_min_interval", "5"))
+        poll_max = _number(max_poll_interval, "max_poll_interval")
+        if poll_max is None:  # the configured default never undercuts an explicit poll_interval
+            poll_max = max(poll_min, float(_conf("poll_max_interval", "600")))
+        self.policy = RefreshPolicy(
+            if_running=if_running,
+            min_interval=_number(min_interval, "min_interval"),
+            on_empty=on_empty,
+            fail_policy=fail_policy,
+            max_concurrency=max_concurrency if max_concurrency is not None else int(_conf("max_concurrency", "8")),
+            poll_min=poll_min,
+            poll_max=poll_max,
+            timeout=_number(wait_timeout, "timeout"),
+            cancel_on_kill=cancel_on_kill,
+            cancel_on_timeout=cancel_on_timeout,
+        )
+        self.refresh_log_conn_id = refresh_log_conn_id
+        self._client_obj: Any = None
+        self._run_state: RefreshRun | None = None
+        self._killed = threading.Event()
+        self._last_results: list[RefreshResult] = []
+
+    # --- hooks for the decorator ----------------------------------------------------------------
+
+    def _selection(self, context: Mapping[str, Any]) -> Any:
+        """What to refresh; the decorated operator returns the user function's value instead."""
+        return self.refreshes
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._client_obj is None:
+            from pbi_taskflow.hook import PowerBIHook
+
+            self._client_obj = PowerBIHook(self.conn_id).get_client()
+        return self._client_obj
+
+    def _sleep(self, seconds: float) -> None:
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif self._killed.wait(max(0.0, seconds)):
+            msg = "The task was killed while waiting for Power BI refreshes."
+            raise RuntimeError(msg)
+
+    def _attempt(self, context: Mapping[str, Any]) -> int:
+        ti = context.get("ti")
+        return int(getattr(ti, "try_number", 1) or 1)
+
+    # --- execution -----------------------------------------------------------------------------------
+
+    def execute(self, context: Any) -> Any:
+        from pbi_taskflow._ledger import Ledger
+
+        ledger = Ledger(context, STATE_KEY, self.log)
+        run = ledger.load()
+        if run is not None:
+            self.log.info(
+                "Resuming the refreshes recorded by an earlier try: %d running, %d not started, %d finished.",
+                len(run.active) + len(run.blockers), len(run.pending), len(run.results),
+            )
+        else:
+            run = self._plan(context)
+            if run is None:
+                return self._empty()
+            ledger.save(run)
+        return self._drive(context, run, ledger)
+
+    def _plan(self, context: Mapping[str, Any]) -> RefreshRun | None:
+        from pbi_taskflow.execution import merge_targets
+        from pbi_taskflow.selection import normalize
+
+        selected = normalize(self._selection(context), default_workspace=self.workspace)
+        if not selected:
+            return None
+        client = self._client()
+        targets = merge_targets(client.resolve(r, self.workspace, self.options) for r in selected)
+        now = self.clock()
+        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None)
+        run.plan(client, targets, self.policy, now)
+        if not self.wait:
+            for key, blocked in list(run.blockers.items()):
+                from pbi_taskflow.execution import skipped, target_from_dict
+
+                target = target_from_dict(blocked["target"])
+                run.results.append(skipped(target, "already refreshing and wait=False").to_dict())
+                del run.blockers[key]
+        return run
+
+    def _empty(self) -> list[Any]:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        message = "The task selected no Power BI dataset to refresh."
+        if self.policy.on_empty == "skip":
+            raise AirflowSkipException(message + " Skipping it (on_empty='skip').")
+        if self.policy.on_empty == "fail":
+            raise AirflowFailException(message + " Failing it (on_empty='fail').")
+        self.log.info("%s Nothing to do (on_empty='succeed').", message)
+        return []
+
+    def _drive(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowTaskTimeout
+
+        from pbi_taskflow.waiter import Waiter
+
+        self._run_state = run
+        waiter = Waiter(
+            run, self._client(), self.policy, self.log,
+            persist=lambda: ledger.save(run), clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
+        )
+        waiter.start()
+        self._push_handles(context, run)
+        if not self.wait:
+            return self._finish(context, run, ledger, started_only=True)
+        if self.deferrable and not run.done:
+            self._defer(run)
+        try:
+            finished = waiter.wait()
+        except AirflowTaskTimeout:
+            self.log.warning("The task's execution_timeout passed while waiting for Power BI.")
+            if self.policy.cancel_on_timeout:
+                self._cancel(run)
+                ledger.clear()
+            raise
+        return self._finish(context, run, ledger, timed_out=not finished)
+
+    def _push_handles(self, context: Mapping[str, Any], run: RefreshRun) -> None:
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=HANDLES_XCOM, value=[h.to_dict() for h in run.handles()])
+
+    def _defer(self, run: RefreshRun) -> None:
+        from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+        trigger = PowerBIRefreshTrigger(conn_id=self.conn_id, run=run.to_dict(), policy=self.policy.to_dict())
+        timeout = None
+        if run.deadline is not None:
+            timeout = dt.timedelta(seconds=max(0.0, run.deadline - self.clock()) + 3600)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
+        """Resume after the trigger: everything needed is in the event payload."""
+        from pbi_taskflow._ledger import Ledger
+
+        if not isinstance(event, Mapping) or "run" not in event:
+            msg = f"The Power BI trigger ended without a usable event ({event!r}); the task cannot tell the outcome."
+            raise RefreshFailedError(msg)
+        if event.get("error"):
+            self.log.error("The Power BI trigger failed: %s", event["error"])
+        run = RefreshRun.from_dict(event["run"])
+        ledger = Ledger(context, STATE_KEY, self.log)
+        ledger.save(run)
+        if event.get("status") == "timeout":
+            return self._finish(context, run, ledger, timed_out=True)
+        if event.get("status") == "error":
+            error = RefreshFailedError(str(event.get("error")), results=run.results)
+            raise error
+        return self._drive(context, run, ledger)
+
+    # --- finishing -----------------------------------------------------------------------------------
+
+    def _cancel(self, run: RefreshRun) -> int:
+        from pbi_taskflow.errors import PowerBIError
+
+        cancelled = 0
+        for handle in run.started_by_us():
+            if handle.kind != "enhanced":
+                self.log.warning(
+                    "Refresh %s of dataset %r is a standard refresh, which Power BI cannot cancel by API; "
+                    "it keeps running.", handle.refresh_id, handle.dataset_name,
+                )
+                continue
+            try:
+                self._client().cancel_refresh(handle)
+                cancelled += 1
+            except PowerBIError as exc:
+                self.log.warning("Could not cancel refresh %s of dataset %r: %s", handle.refresh_id, handle.dataset_name, exc)
+        return cancelled
+
+    def _finish(
+        self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False
+    ) -> list[dict[str, Any]]:
+        from pbi_taskflow._report import report
+
+        if timed_out:
+            waited = self.policy.timeout or 0.0
+            client = self._client()
+            running = run.time_out(client.result_from, waited)
+            if self.policy.cancel_on_timeout and running:
+                self._run_state = RefreshRun(active={h.refresh_id: h.to_dict() for h in running})
+                self._cancel(self._run_state)
+        if started_only:
+            client = self._client()
+            from pbi_taskflow.models import RefreshState, RefreshStatus
+
+            for handle in run.handles():
+                run.results.append(client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED)).to_dict())
+            run.active.clear()
+        ledger.clear()
+        self._run_state = None
+        results = run.final_results()
+        self._last_results = results
+        return report(self, context, results, timed_out=timed_out, waited=self.policy.timeout, started_only=started_only)
+
+    def on_kill(self) -> None:
+        """Cancel the refreshes this task started (when ``cancel_on_kill``) and stop waiting."""
+        self._killed.set()
+        run = self._run_state
+        if run is None or not self.policy.cancel_on_kill:
+            return
+        cancelled = self._cancel(run)
+        self.log.warning("Task killed: cancelled %d Power BI refresh(es) it had started.", cancelled)
+
+    # --- lineage ---------------------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from pbi_taskflow.lineage import openlineage_facets
+
+        return openlineage_facets(self._last_results)
+
+
+__all__ = ["HANDLES_XCOM", "STATE_KEY", "PowerBIRefreshOperator", "RefreshTimeoutError"]

@@ -1,0 +1,128 @@
+"""The deferrable waiter: one trigger per task watches all of its refreshes in one async loop.
+
+It serializes plain values only (connection id, the task's :class:`~pbi_taskflow.execution.RefreshRun`
+as a dict, the policy as a dict) and ends with ONE event whose payload carries the updated run, so the
+task resumes from the payload alone (``dag.test`` drops ``defer(kwargs=...)``). Event ``status``:
+
+- ``done``: every watched refresh is finished;
+- ``start``: a slot freed up (or a blocking refresh ended) and datasets wait to be started by the task;
+- ``timeout``: the task's waiting deadline passed;
+- ``error``: the trigger could not go on (for example the credentials were refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from pbi_taskflow.errors import PowerBIError
+from pbi_taskflow.execution import RefreshPolicy, RefreshRun
+from pbi_taskflow.models import RefreshState
+from pbi_taskflow.waiter import apply_observation
+
+
+class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
+    """Watch the refreshes of one task until they end, a slot frees up, or the deadline passes.
+
+    :param conn_id: the Airflow connection of type ``pbi_taskflow``.
+    :param run: :meth:`RefreshRun.to_dict` of the task's refreshes.
+    :param policy: :meth:`RefreshPolicy.to_dict` of the task's policy.
+    """
+
+    def __init__(self, conn_id: str, run: Mapping[str, Any], policy: Mapping[str, Any]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.conn_id = conn_id
+        self.run_data = dict(run)
+        self.policy_data = dict(policy)
+        RefreshPolicy.from_dict(self.policy_data)  # fail early on a bad payload
+        self._run: RefreshRun | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"conn_id": self.conn_id, "run": self.run_data, "policy": self.policy_data},
+        )
+
+    async def _client(self) -> Any:
+        from pbi_taskflow.aclient import AsyncPowerBIClient
+        from pbi_taskflow.connection import aget_settings
+
+        settings = await aget_settings(self.conn_id)
+        credential = await asyncio.to_thread(settings.build_credential)
+        options: dict[str, Any] = {}
+        if settings.timeout:
+            options["timeout"] = (min(10.0, settings.timeout), settings.timeout)
+        return AsyncPowerBIClient(
+            credential=credential, cloud=settings.cloud, ca_bundle=settings.ca_bundle, conn_id=self.conn_id, **options
+        )
+
+    def _event(self, status: str, run: RefreshRun, error: str | None = None) -> TriggerEvent:
+        payload: dict[str, Any] = {"status": status, "run": run.to_dict()}
+        if error:
+            payload["error"] = error
+        return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        policy = RefreshPolicy.from_dict(self.policy_data)
+        run = RefreshRun.from_dict(self.run_data)
+        self._run = run
+        client = None
+        try:
+            client = await self._client()
+            event = await self._watch(client, run, policy)
+        except PowerBIError as exc:
+            event = self._event("error", run, str(exc))
+        finally:
+            if client is not None:
+                await client.aclose()
+        yield event
+
+    async def _watch(self, client: Any, run: RefreshRun, policy: RefreshPolicy) -> TriggerEvent:
+        plan = run.watch_plan(policy)
+        while run.active or run.blockers:
+            now = time.time()
+            if run.deadline is not None and now >= run.deadline:
+                return self._event("timeout", run)
+            if run.pending and run.free_slots(policy):
+                return self._event("start", run)
+            due = plan.next_due()
+            if due is not None and due > now:
+                limit = run.deadline if run.deadline is not None else due
+                await asyncio.sleep(min(due, limit) - now)
+                continue
+            for key in plan.due_now(now):
+                handle = run.watched_handle(key)
+                outcome: RefreshState | PowerBIError
+                try:
+                    outcome = await client.get_refresh_state(handle)
+                except PowerBIError as exc:
+                    outcome = exc
+                apply_observation(run, plan, key, now, outcome, self.log, client.result_from)
+        return self._event("start" if run.pending else "done", run)
+
+    async def on_kill(self) -> None:
+        """The task was killed while deferred: cancel the refreshes it started, when configured."""
+        policy = RefreshPolicy.from_dict(self.policy_data)
+        run = self._run or RefreshRun.from_dict(self.run_data)
+        if not policy.cancel_on_kill:
+            return
+        client = await self._client()
+        try:
+            for handle in run.started_by_us():
+                if handle.kind != "enhanced":
+                    self.log.warning("Refresh %s of %r is a standard refresh; Power BI cannot cancel it by API.",
+                                     handle.refresh_id, handle.dataset_name)
+                    continue
+                try:
+                    await client.cancel_refresh(handle)
+                except PowerBIError as exc:
+                    self.log.warning("Could not cancel refresh %s: %s", handle.refresh_id, exc)
+        finally:
+            await client.aclose()
+
+
+__all__ = ["PowerBIRefreshTrigger"]

@@ -1,0 +1,90 @@
+"""Unit tests for pbi_taskflow.decorator and the operator's parse-time validation (no I/O)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from pbi_taskflow.errors import ConfigurationError
+
+
+def test_decorator_import_loads_no_client_stack() -> None:
+    """Importing the decorator (what a DAG file does) loads neither msal, requests, the client, the trigger nor the emulator."""
+    code = (
+        "import sys, airflow; import pbi_taskflow.decorator; "
+        "bad = ['msal', 'requests', 'pbi_taskflow.client', 'pbi_taskflow.aclient', 'pbi_taskflow.trigger', "
+        "'pbi_taskflow.emulator', 'pbi_taskflow.hook']; "
+        "print([m for m in bad if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def _build(**kwargs: Any) -> Any:
+    from airflow.sdk import DAG
+
+    from pbi_taskflow import powerbi_refresh
+
+    with DAG("validation", schedule=None, start_date=dt.datetime(2026, 1, 1)):
+
+        @powerbi_refresh(**kwargs)
+        def refresh() -> str:
+            return "Revenue"
+
+        return refresh().operator
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"if_running": "later"}, "if_running"),
+        ({"on_empty": "maybe"}, "on_empty"),
+        ({"fail_policy": "most"}, "fail_policy"),
+        ({"max_concurrency": 0}, "max_concurrency"),
+        ({"min_interval": -5}, "min_interval"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"type": "Everything"}, "refresh type"),
+        ({"commit_mode": "PartialBatch", "apply_refresh_policy": True}, "apply_refresh_policy"),
+        ({"powerbi_timeout": "25:00:00"}, "timeout"),
+        ({"wait": "yes"}, "wait"),
+        ({"cancel_on_kill": "no"}, "cancel_on_kill"),
+    ],
+)
+def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], fragment: str) -> None:
+    """Every decorator option is validated when the DAG is parsed, with a message naming it."""
+    with pytest.raises(ConfigurationError, match=fragment):
+        _build(**kwargs)
+
+
+def test_options_are_typed_and_task_arguments_pass_through() -> None:
+    """Refresh options become RefreshOptions; normal task arguments reach BaseOperator."""
+    op = _build(
+        workspace="Sales",
+        type="full",
+        max_parallelism=4,
+        min_interval=dt.timedelta(hours=1),
+        retries=3,
+        pool="powerbi",
+        queue="q1",
+        deferrable=True,
+    )
+    assert op.options.to_body() == {"type": "Full", "maxParallelism": 4}
+    assert op.policy.min_interval == 3600
+    assert (op.retries, op.pool, op.queue, op.deferrable) == (3, "powerbi", "q1", True)
+    assert op.custom_operator_name == "@task.powerbi_refresh"
+    assert op.multiple_outputs is False
+    assert any(getattr(o, "name", None) == "powerbi-refreshes" for o in op.outlets)
+
+
+def test_defaults_come_from_config() -> None:
+    """Without arguments the connection, concurrency and poll bounds come from the [pbi_taskflow] defaults."""
+    op = _build()
+    assert op.conn_id == "powerbi_default"
+    assert (op.policy.poll_min, op.policy.poll_max, op.policy.max_concurrency) == (5.0, 600.0, 8)
+    assert op.policy.timeout == 6 * 3600
+    assert op.wait is True

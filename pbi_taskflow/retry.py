@@ -9,11 +9,9 @@ Test suites call :func:`set_testing` to make retries instant.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -102,7 +100,11 @@ class RetryPolicy:
         if isinstance(exc, ThrottledError) and exc.retry_after is not None:
             return max(0.0, min(float(exc.retry_after), self.max_retry_after))
         base = min(self.max_backoff, self.initial_backoff * (2.0 ** max(0, attempt - 1)))
-        return base + (random.uniform(0, self.jitter) if self.jitter else 0.0)
+        if not self.jitter:
+            return base
+        import random
+
+        return base + random.uniform(0, self.jitter)
 
     def wait(self, seconds: float) -> None:
         """Sleep ``seconds`` (skipped in testing mode unless a ``sleep`` was injected)."""
@@ -118,6 +120,8 @@ class RetryPolicy:
         elif self.sleep is not None:
             self.sleep(seconds)
         elif not _testing and seconds > 0:
+            import asyncio
+
             await asyncio.sleep(seconds)
 
     def call(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -13,6 +12,8 @@ from pbi_taskflow.errors import CertificateError, ConfigurationError, FederatedC
 
 
 def _digest(*parts: str | bytes) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     for part in parts:
         h.update(part.encode() if isinstance(part, str) else part)

@@ -1,0 +1,1 @@
+"""Benchmarks of pbi_taskflow (``make bench`` / ``python -m bench [name ...]``); not tests."""

@@ -1,0 +1,231 @@
+"""Refresh policies under real ``dag.test()`` against the emulator: failures, if_running, min_interval,
+on_empty, concurrency, retries that reattach, timeouts and kills that cancel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+from typing import Any
+
+import pytest
+
+from pbi_taskflow import Refresh, powerbi_refresh
+
+pytestmark = pytest.mark.integration
+
+FAST = {"poll_interval": 0.1, "max_poll_interval": 0.5}
+
+
+def _single(dag_id: str, make_dag: Any, selection: Any, **kwargs: Any) -> Any:
+    def body() -> None:
+        @powerbi_refresh(task_id="refresh", workspace="Sales", **{**FAST, **kwargs})
+        def refresh() -> Any:
+            return selection
+
+        refresh()
+
+    return make_dag(dag_id, body)
+
+
+def _by_name(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["dataset_name"]: r for r in results}
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_partial_failure_fails_the_task_naming_each_failed_dataset(
+    sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
+) -> None:
+    """With fail_policy='any' one failed dataset fails the task; the message carries Power BI's error."""
+    sales.set_refresh("Costs", outcome="Failed", error_code="ModelRefreshFailed_CredentialsNotSpecified",
+                      error_message="The credentials provided for the SQL source are invalid.")
+    result = run_dag(_single(f"partial_{deferrable}", make_dag, ["Revenue", "Costs"], deferrable=deferrable))
+    assert result.task_states["refresh"] == "failed"
+    logs = result.logs("refresh")
+    assert "RefreshFailedError" in logs
+    assert "failed for 1 of 2 dataset(s)" in logs
+    assert "'Costs'" in logs
+    assert "ModelRefreshFailed_CredentialsNotSpecified" in logs
+    assert "The credentials provided for the SQL source are invalid." in logs
+    records = _by_name(result.xcom("refresh"))
+    assert records["Revenue"]["status"] == "Completed"
+    assert records["Costs"]["status"] == "Failed"
+    assert result.asset_events == []
+
+
+def test_fail_policy_all_tolerates_a_partial_failure(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """With fail_policy='all' the task succeeds while at least one dataset refreshed, with assets for those only."""
+    sales.set_refresh("Costs", outcome="Failed", error_code="Boom", error_message="source down")
+    result = run_dag(_single("policy_all", make_dag, ["Revenue", "Costs"], fail_policy="all"))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert (records["Revenue"]["status"], records["Costs"]["status"]) == ("Completed", "Failed")
+    assert [e["extra"]["dataset_name"] for e in result.asset_events] == ["Revenue"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_if_running_wait_refreshes_after_the_running_one(
+    sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
+) -> None:
+    """if_running='wait' waits for the scheduled refresh to end, then starts its own."""
+    external = sales.start_external_refresh("Revenue", duration=1.0)
+    result = run_dag(_single(f"wait_{deferrable}", make_dag, "Revenue", if_running="wait", deferrable=deferrable))
+    assert result.state == "success", result.logs()
+    [record] = result.xcom("refresh")
+    assert record["status"] == "Completed"
+    assert record["refresh_id"] != external["request_id"]
+    assert sales.count("refresh_post") == 1
+
+
+def test_if_running_attach_follows_the_running_refresh(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """if_running='attach' reports the running refresh's outcome without starting another."""
+    external = sales.start_external_refresh("Revenue", duration=0.8)
+    result = run_dag(_single("attach", make_dag, "Revenue", if_running="attach"))
+    assert result.state == "success", result.logs()
+    [record] = result.xcom("refresh")
+    assert (record["refresh_id"], record["status"]) == (external["request_id"], "Completed")
+    assert sales.count("refresh_post") == 0
+
+
+def test_if_running_skip_skips_the_busy_dataset_only(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """if_running='skip' marks the busy dataset Skipped and refreshes the others."""
+    sales.start_external_refresh("Revenue", duration=5.0)
+    result = run_dag(_single("skip_busy", make_dag, ["Revenue", "Costs"], if_running="skip"))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert records["Revenue"]["status"] == "Skipped"
+    assert "another refresh is running" in records["Revenue"]["reason"]
+    assert records["Costs"]["status"] == "Completed"
+    assert sales.count("refresh_post") == 1
+
+
+def test_if_running_fail_fails_the_busy_dataset(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """if_running='fail' fails the task naming the dataset that was already refreshing."""
+    sales.start_external_refresh("Revenue", duration=5.0)
+    result = run_dag(_single("fail_busy", make_dag, "Revenue", if_running="fail"))
+    assert result.task_states["refresh"] == "failed"
+    assert "already refreshing" in result.logs("refresh")
+    assert sales.count("refresh_post") == 0
+
+
+def test_min_interval_skips_recently_refreshed_datasets(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """A dataset refreshed successfully 10 minutes ago is skipped with min_interval=1 h; older ones refresh."""
+    sales.add_history("Revenue", ago=600, duration=30)
+    sales.add_history("Costs", ago=7200, duration=30)
+    result = run_dag(_single("min_interval", make_dag, ["Revenue", "Costs"], min_interval=dt.timedelta(hours=1)))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert records["Revenue"]["status"] == "Skipped"
+    assert "min_interval" in records["Revenue"]["reason"]
+    assert records["Costs"]["status"] == "Completed"
+    assert sales.count("refresh_post") == 1
+
+
+@pytest.mark.parametrize(("on_empty", "state"), [("skip", "skipped"), ("succeed", "success"), ("fail", "failed")])
+def test_on_empty_decides_the_outcome_of_an_empty_selection(
+    sales: Any, make_dag: Any, run_dag: Any, on_empty: str, state: str
+) -> None:
+    """An empty selection skips, succeeds or fails the task as on_empty says, without any HTTP call."""
+    result = run_dag(_single(f"empty_{on_empty}", make_dag, [], on_empty=on_empty))
+    assert result.task_states["refresh"] == state
+    assert sales.count() == 0
+
+
+def test_max_concurrency_bounds_the_refreshes_running_at_once(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """With max_concurrency=1 three datasets refresh one after another, all completed."""
+    result = run_dag(_single("serial", make_dag, ["Revenue", "Costs", "Stock"], max_concurrency=1, deferrable=True))
+    assert result.state == "success", result.logs()
+    records = sorted(result.xcom("refresh"), key=lambda r: r["start"])
+    for earlier, later in itertools.pairwise(records):
+        assert earlier["end"] <= later["start"]
+    assert sales.count("refresh_post") == 3
+
+
+def test_retry_after_a_crash_reattaches_without_a_second_post(
+    sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A try that dies while waiting leaves its refresh recorded; the retry follows it instead of starting another."""
+    from pbi_taskflow.waiter import Waiter
+
+    sales.set_refresh("Revenue", duration=1.5)
+    original = Waiter.wait
+    calls = {"n": 0}
+
+    def crash_once(self: Waiter) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SystemExit("worker lost")  # like a worker dying: no cleanup code of the task runs
+        return original(self)
+
+    monkeypatch.setattr(Waiter, "wait", crash_once)
+    dag = _single("crash", make_dag, "Revenue", retries=1, retry_delay=dt.timedelta(seconds=0))
+    result = run_dag(dag)
+    assert result.state == "success", result.logs()
+    assert result.ti("refresh").try_number == 2
+    assert "Resuming the refreshes recorded by an earlier try" in result.logs("refresh")
+    assert sales.count("refresh_post") == 1
+    [record] = result.xcom("refresh")
+    assert record["status"] == "Completed"
+
+
+def test_waiting_timeout_cancels_the_refreshes_it_started(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """When the task's timeout passes, its enhanced refresh is cancelled and the task fails as timed out."""
+    sales.set_refresh("Revenue", duration=60)
+    result = run_dag(_single("timeout", make_dag, Refresh("Revenue", type="Full"), timeout=1.5))
+    assert result.task_states["refresh"] == "failed"
+    assert "RefreshTimeoutError" in result.logs("refresh")
+    assert sales.count("cancel") == 1
+    [record] = result.xcom("refresh")
+    assert record["status"] == "TimedOut"
+
+
+def test_no_cancel_on_timeout_leaves_the_refresh_running(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """cancel_on_timeout=False stops waiting without cancelling."""
+    sales.set_refresh("Revenue", duration=60)
+    dag = _single("timeout_keep", make_dag, Refresh("Revenue", type="Full"), timeout=1.0, cancel_on_timeout=False)
+    result = run_dag(dag)
+    assert result.task_states["refresh"] == "failed"
+    assert sales.count("cancel") == 0
+
+
+def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """Server errors and throttling while polling delay the next poll; the refresh completes, nothing is cancelled."""
+    sales.set_refresh("Revenue", duration=1.0)
+    sales.inject("details", "error", count=2, status=503)
+    sales.inject("details", "throttle", count=1, retry_after=0.2)
+    result = run_dag(_single("transient", make_dag, Refresh("Revenue", type="Full")))
+    assert result.state == "success", result.logs()
+    assert sales.count("cancel") == 0
+    assert sales.count("refresh_post") == 1
+
+
+def test_on_kill_cancels_the_refreshes_the_task_started(sales: Any, pbi_connection: str) -> None:
+    """Killing the task (on_kill) cancels its enhanced refresh and stops the wait."""
+    from airflow.sdk import DAG
+
+    from pbi_taskflow.operator import PowerBIRefreshOperator
+
+    sales.set_refresh("Revenue", duration=60)
+    with DAG("kill", schedule=None, start_date=dt.datetime(2026, 1, 1)):
+        op = PowerBIRefreshOperator(task_id="refresh", refreshes=Refresh("Revenue", type="Full"), workspace="Sales",
+                                    deferrable=False, **FAST)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute({})
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    for _ in range(100):
+        if sales.count("refresh_post"):
+            break
+        threading.Event().wait(0.05)
+    threading.Event().wait(0.3)
+    op.on_kill()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert sales.count("cancel") == 1
+    assert errors

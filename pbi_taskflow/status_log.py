@@ -8,22 +8,66 @@ Each line is readable by a person and parseable by a machine: after a short pref
 
 :func:`parse_fields` turns such a line back into a dict. With a standard library logger the same
 fields are also attached to the record as ``record.pbi_refresh`` (for JSON formatters). Only names,
-ids, statuses and timings are logged: never credentials, tokens or request bodies.
+ids, statuses, timings and Power BI's error texts are logged, never credentials, tokens or request
+bodies; text from Power BI still passes through :func:`redact_text` in case it echoes a secret.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pbi_taskflow.models import Handle, RefreshResult, RefreshState
 
-__all__ = ["format_fields", "log_state", "log_throttle", "parse_fields", "summary_table"]
+__all__ = ["format_fields", "log_state", "log_throttle", "parse_fields", "redact_text", "summary_table"]
 
 STATE_PREFIX = "Power BI refresh state:"
 THROTTLE_PREFIX = "Power BI throttled:"
+
+_PATTERNS = (
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 ***"),
+    (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "***"),
+    (
+        re.compile(r"(?i)\b(client_secret|password|secret|access_token|refresh_token|token|sig|assertion)=([^&\s\"']+)"),
+        r"\1=***",
+    ),
+    (re.compile(r"(?i)(\"(?:client_secret|password|access_token|refresh_token)\"\s*:\s*)\"[^\"]*\""), r'\1"***"'),
+)
+
+
+def _masker_redact(value: str) -> str:
+    # Airflow's masker holds every connection password and secret variable the process has read. It is
+    # used only when already loaded (always the case in a task or triggerer), so this module never
+    # imports Airflow itself.
+    masker = sys.modules.get("airflow.sdk._shared.secrets_masker")
+    if masker is None:
+        return value
+    try:
+        return str(masker.redact(value))
+    except Exception:  # noqa: BLE001 - redaction must not stop logging or an alert; the patterns still apply
+        return value
+
+
+def redact_text(text: str | None, extra_secrets: tuple[str, ...] = ()) -> str | None:
+    """Hide secrets in ``text``: Airflow's masked values, ``extra_secrets``, bearer tokens, JWTs, ``secret=`` pairs.
+
+    :param text: the text to clean (None stays None).
+    :param extra_secrets: further values to hide (for example a webhook URL).
+    """
+    if text is None:
+        return None
+    out = _masker_redact(str(text))
+    for secret in extra_secrets:
+        if secret and len(secret) >= 4:
+            out = out.replace(secret, "***")
+    for pattern, replacement in _PATTERNS:
+        out = pattern.sub(replacement, out)
+    return out
+
+
 
 _BARE = re.compile(r"^[^\s\"=\\]+$")
 _PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -57,6 +101,7 @@ def parse_fields(line: str) -> dict[str, str | None]:
 
 
 def _emit(logger: Any, level: int, prefix: str, fields: dict[str, Any]) -> None:
+    fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
     message = f"{prefix} {format_fields(fields)}"
     if isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
         logger.log(level, "%s", message, extra={"pbi_refresh": fields})

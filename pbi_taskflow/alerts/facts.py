@@ -8,7 +8,6 @@ before it reaches a template.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,45 +22,11 @@ from pbi_taskflow.errors import (
     UnknownTenantError,
 )
 from pbi_taskflow.models import RefreshResult
+from pbi_taskflow.status_log import redact_text
 
 __all__ = ["auth_advice", "build_facts", "detect_event", "redact_text", "results_from_context"]
 
 EVENTS = ("failure", "retry", "success")
-
-_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 ***"),
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "***"),
-    (
-        re.compile(r"(?i)\b(client_secret|password|secret|access_token|refresh_token|token|sig|assertion)=([^&\s\"']+)"),
-        r"\1=***",
-    ),
-    (re.compile(r"(?i)(\"(?:client_secret|password|access_token|refresh_token)\"\s*:\s*)\"[^\"]*\""), r'\1"***"'),
-)
-
-
-def _masker_redact(value: Any) -> Any:
-    try:
-        from airflow.sdk._shared.secrets_masker import redact
-    except ImportError:  # pragma: no cover - older or newer Airflow layouts
-        return value
-    try:
-        return redact(value)
-    except Exception:  # noqa: BLE001 - redaction must not stop an alert; patterns still apply
-        return value
-
-
-def redact_text(text: str | None, extra_secrets: tuple[str, ...] = ()) -> str | None:
-    """Hide secrets in ``text``: Airflow's masked values, ``extra_secrets``, bearer tokens, JWTs, ``secret=`` pairs."""
-    if text is None:
-        return None
-    out = str(_masker_redact(str(text)))
-    for secret in extra_secrets:
-        if secret and len(secret) >= 4:
-            out = out.replace(secret, "***")
-    for pattern, replacement in _PATTERNS:
-        out = pattern.sub(replacement, out)
-    return out
-
 
 def _redact_tree(value: Any, extra: tuple[str, ...]) -> Any:
     if isinstance(value, str):

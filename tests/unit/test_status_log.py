@@ -142,3 +142,19 @@ def test_summary_table_lists_every_dataset() -> None:
 def test_summary_table_empty() -> None:
     """An empty result list gives a one-line placeholder instead of an empty table."""
     assert summary_table([]) == "(no datasets)"
+
+
+def test_status_line_hides_secrets_echoed_by_power_bi(caplog: pytest.LogCaptureFixture) -> None:
+    """A secret known to Airflow's masker, or a bearer token, inside Power BI's error text is hidden."""
+    from airflow.sdk.log import mask_secret
+
+    planted = "Planted-Status-Secret-3b9a"
+    mask_secret(planted)
+    logger = logging.getLogger("test.status")
+    state = RefreshState(status=RefreshStatus.FAILED, error_message=f"login {planted} failed; Bearer abc.def")
+    with caplog.at_level(logging.INFO, logger="test.status"):
+        log_state(logger, HANDLE, state, elapsed_s=1)
+    line = caplog.records[0].getMessage()
+    assert planted not in line
+    assert "abc.def" not in line
+    assert parse_fields(line)["error_message"] == "login *** failed; Bearer ***"

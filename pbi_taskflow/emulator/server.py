@@ -103,8 +103,7 @@ class Emulator:
             server, thread, self._server, self._thread = self._server, self._thread, None, None
             self._stopping.set()
             if server is not None:
-                server.shutdown()
-                server.server_close()
+                server.close_all()
             if thread is not None:
                 thread.join(timeout=5)
             if self._tmpdir is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length > 0 else b""
         request = Request.parse(self.command, self.path, dict(self.headers.items()), body)
         response = self.server.app(request)
-        if response.drop:
+        if response.drop or self.server.closing:
             self.close_connection = True
             return
         self.send_response(response.status)
@@ -64,18 +65,43 @@ class TLSServer(ThreadingHTTPServer):
     def __init__(self, port: int, context: ssl.SSLContext, app: App) -> None:
         self.context = context
         self.app = app
+        self.closing = False
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__((LOOPBACK, port), _Handler)
+
+    def close_all(self) -> None:
+        """Stop accepting, then cut every open connection so no worker thread keeps serving."""
+        self.closing = True
+        self.shutdown()
+        self.server_close()
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(15)
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle/delayed-ACK stalls
+        with self._open_lock:
+            self._open.add(request)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (OSError, ssl.SSLError):
+            with self._open_lock:
+                self._open.discard(request)
             return
+        with self._open_lock:
+            self._open.discard(request)
+            self._open.add(tls)
         try:
             _Handler(tls, client_address, self)
         finally:
+            with self._open_lock:
+                self._open.discard(tls)
             try:
                 tls.close()
             except OSError:

@@ -10,7 +10,7 @@ from pbi_taskflow._urls import require_https
 from pbi_taskflow.auth import Credential
 from pbi_taskflow.auth._base import check_ca_bundle
 from pbi_taskflow.clouds import Cloud, get_cloud
-from pbi_taskflow.errors import ConfigurationError
+from pbi_taskflow.errors import ConfigurationError, PowerBIError, ThrottledError
 from pbi_taskflow.models import Handle, HistoryEntry, RefreshResult, RefreshState, RefreshStatus, parse_timestamp
 from pbi_taskflow.retry import RetryPolicy
 
@@ -69,16 +69,32 @@ class ClientBase:
         self.ca_bundle = check_ca_bundle(ca_bundle)
         self.conn_id = conn_id
         self.history_grace = HISTORY_GRACE
+        #: How many times Power BI answered 429 to this client (each one was waited out and retried).
+        self.throttle_count = 0
+
+    def on_retry(self, exc: BaseException, wait: float) -> None:
+        """Count throttled answers (called by the retry policy before each wait)."""
+        if isinstance(exc, ThrottledError):
+            self.throttle_count += 1
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_root={self.api_root!r}, conn_id={self.conn_id!r}, credential={self.credential!r})"
+
+    def _waited(self, handle: Handle) -> float:
+        requested = parse_timestamp(handle.requested_at) or utcnow()
+        return (utcnow() - requested).total_seconds()
+
+    def details_missing(self, handle: Handle, exc: PowerBIError) -> RefreshState:
+        """An enhanced refresh whose details answer 404: ``NotStarted`` within the grace period, else ``exc``."""
+        if self._waited(handle) <= self.history_grace:
+            return RefreshState(status=RefreshStatus.NOT_STARTED)
+        raise exc
 
     def standard_state(self, handle: Handle, entry: HistoryEntry | None) -> RefreshState:
         """The state of a standard refresh from its history entry; ``NotStarted`` while within the grace period."""
         if entry is not None:
             return api.state_from_entry(entry)
-        requested = parse_timestamp(handle.requested_at) or utcnow()
-        waited = (utcnow() - requested).total_seconds()
+        waited = self._waited(handle)
         if waited <= self.history_grace:
             return RefreshState(status=RefreshStatus.NOT_STARTED)
         raise api.not_visible_error(handle, waited)

@@ -18,6 +18,7 @@ from pbi_taskflow.auth import AccessToken, Credential
 from pbi_taskflow.clouds import Cloud
 from pbi_taskflow.errors import (
     InvalidRequestError,
+    NotFoundError,
     PermissionDeniedError,
     TokenExpiredError,
 )
@@ -127,7 +128,9 @@ class AsyncPowerBIClient(ClientBase):
         """Send ``request``; idempotent calls are retried on transient faults."""
         if not request.idempotent:
             return await self._once(request)
-        return await self.retry.acall(lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset)
+        return await self.retry.acall(
+            lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self.on_retry
+        )
 
     # --- refreshes -------------------------------------------------------------------------------
 
@@ -145,7 +148,10 @@ class AsyncPowerBIClient(ClientBase):
     async def get_refresh_state(self, handle: Handle) -> RefreshState:
         """The current state of a started refresh (same rules as the sync client)."""
         if handle.kind == "enhanced":
-            return api.parse_details((await self.call(api.refresh_details(handle))).body)
+            try:
+                return api.parse_details((await self.call(api.refresh_details(handle))).body)
+            except NotFoundError as exc:
+                return self.details_missing(handle, exc)
         request = api.refresh_history(handle.workspace_id, handle.dataset_id, STATUS_TOP,
                                       workspace=handle.workspace_name, dataset=handle.dataset_name)
         entries = api.parse_history((await self.call(request)).body)

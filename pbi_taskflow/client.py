@@ -22,6 +22,7 @@ from pbi_taskflow.errors import (
     ConfigurationError,
     EnhancedRefreshNotSupportedError,
     InvalidRequestError,
+    NotFoundError,
     PermissionDeniedError,
     PowerBIError,
     PowerBIHTTPError,
@@ -170,7 +171,9 @@ class PowerBIClient(ClientBase):
         """Send ``request``: idempotent calls are retried on transient faults."""
         if not request.idempotent:
             return self._once(request)
-        return self.retry.call(lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset)
+        return self.retry.call(
+            lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self.on_retry
+        )
 
     # --- workspaces and datasets ----------------------------------------------------------------
 
@@ -350,6 +353,7 @@ class PowerBIClient(ClientBase):
                     if adopted is not None:
                         return adopted
                 wait = self.retry.backoff(attempt, exc)
+                self.on_retry(exc, wait)
                 log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
                           dataset=target.dataset_name)
                 self.retry.wait(wait)
@@ -388,8 +392,8 @@ class PowerBIClient(ClientBase):
             if wait:
                 self.retry.wait(wait)
             try:
-                entries = self.refresh_history(target.workspace_id, target.dataset_id, top=STATUS_TOP,
-                                               _names=(target.workspace_name, target.dataset_name))
+                entries = self._history(target.workspace_id, target.dataset_id, STATUS_TOP,
+                                        target.workspace_name, target.dataset_name)
             except PowerBIError as exc:
                 if not is_transient(exc):
                     raise
@@ -412,21 +416,27 @@ class PowerBIClient(ClientBase):
         up to :attr:`history_grace` seconds.
         """
         if handle.kind == "enhanced":
-            return api.parse_details(self.call(api.refresh_details(handle)).body)
-        names = (handle.workspace_name, handle.dataset_name)
-        entries = self.refresh_history(handle.workspace_id, handle.dataset_id, top=STATUS_TOP, _names=names)
+            try:
+                return api.parse_details(self.call(api.refresh_details(handle)).body)
+            except NotFoundError as exc:
+                return self.details_missing(handle, exc)
+        ids = (handle.workspace_id, handle.dataset_id)
+        entries = self._history(*ids, STATUS_TOP, handle.workspace_name, handle.dataset_name)
         entry = api.find_entry(entries, handle.refresh_id)
         if entry is None and len(entries) >= STATUS_TOP:
-            entries = self.refresh_history(handle.workspace_id, handle.dataset_id, top=60, _names=names)
+            entries = self._history(*ids, 60, handle.workspace_name, handle.dataset_name)
             entry = api.find_entry(entries, handle.refresh_id)
         return self.standard_state(handle, entry)
 
-    def refresh_history(
-        self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None
+    def _history(
+        self, workspace_id: str, dataset_id: str, top: int, workspace: str | None = None, dataset: str | None = None
     ) -> list[HistoryEntry]:
+        request = api.refresh_history(workspace_id, dataset_id, top, workspace=workspace, dataset=dataset)
+        return api.parse_history(self.call(request).body)
+
+    def refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60) -> list[HistoryEntry]:
         """The dataset's refresh history, newest first."""
-        ws, ds = _names or (workspace_id, dataset_id)
-        return api.parse_history(self.call(api.refresh_history(workspace_id, dataset_id, top, workspace=ws, dataset=ds)).body)
+        return self._history(workspace_id, dataset_id, top)
 
     def running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
         """The refresh of the dataset that is running now (any origin), if any."""

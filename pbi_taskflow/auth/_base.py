@@ -8,6 +8,7 @@ lock, so concurrent callers on a cold cache coalesce into one token request.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -18,6 +19,11 @@ from pbi_taskflow._urls import is_loopback, require_https
 from pbi_taskflow.auth._errors import error_from_msal
 from pbi_taskflow.clouds import Cloud, get_cloud
 from pbi_taskflow.errors import ConfigurationError, PowerBIError
+
+log = logging.getLogger("pbi_taskflow.auth")
+
+#: A cached token with more than this many seconds left is used when its renewal fails transiently.
+STILL_VALID_MARGIN = 120
 
 
 class AccessToken(NamedTuple):
@@ -178,30 +184,31 @@ class MsalCredential:
         )
 
     def get_token(self) -> AccessToken:
-        """A valid access token; at most one token request per key is in flight in this process."""
+        """A valid access token; at most one token request per key is in flight in this process.
+
+        If a proactive renewal fails transiently while the cached token is still valid for a
+        while, the cached token is returned (MSAL itself would raise).
+        """
         slot = _slot(self._key)
         with slot.lock:
             if slot.token_cache is None:
                 import msal
 
                 slot.token_cache = msal.TokenCache()
-            fingerprint = self._fingerprint()
             try:
-                if slot.app is None or slot.app_fingerprint != fingerprint:
-                    slot.app = None
-                    slot.app = self._build_app(slot)
-                    slot.app_fingerprint = fingerprint
-                result = self._acquire(slot.app)
+                result = self._acquire(self._app(slot))
+                if not isinstance(result, dict) or "access_token" not in result:
+                    raise self._error(result if isinstance(result, dict) else {}, slot)
             except Exception as exc:
                 # MSAL replays remembered error answers; make sure the next attempt reaches the server.
                 slot.http_cache.clear()
                 error = self._error(exc, slot)
+                cached = self._still_valid(slot, error)
+                if cached is not None:
+                    return cached
                 if error is exc:
                     raise
                 raise error from exc
-            if not isinstance(result, dict) or "access_token" not in result:
-                slot.http_cache.clear()
-                raise self._error(result if isinstance(result, dict) else {}, slot)
             if result.get("token_source") != "cache":
                 slot.token_requests += 1
             token = str(result["access_token"])
@@ -209,6 +216,23 @@ class MsalCredential:
                 slot.last_token = token
                 slot.last_expires_on = int(time.time()) + int(result.get("expires_in") or 0)
             return AccessToken(token, slot.last_expires_on)
+
+    def _app(self, slot: _Slot) -> Any:
+        fingerprint = self._fingerprint()
+        if slot.app is None or slot.app_fingerprint != fingerprint:
+            slot.app = None
+            slot.app = self._build_app(slot)
+            slot.app_fingerprint = fingerprint
+        return slot.app
+
+    @staticmethod
+    def _still_valid(slot: _Slot, error: PowerBIError) -> AccessToken | None:
+        from pbi_taskflow.retry import is_transient
+
+        if slot.last_token and is_transient(error) and slot.last_expires_on - time.time() > STILL_VALID_MARGIN:
+            log.warning("Renewing the access token failed (%s); using the cached token, still valid.", error)
+            return AccessToken(slot.last_token, slot.last_expires_on)
+        return None
 
     def invalidate(self, token: str) -> None:
         """Drop ``token`` from the shared cache if it is still the current one."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 
 import pytest
@@ -249,3 +250,18 @@ def test_federated_credential_from_environment_and_callable(emulator, tmp_path, 
     cred = FederatedCredential(emulator.tenant_id, client, assertion=assertion, cloud=cloud, ca_bundle=emulator.ca_bundle)
     assert cred.get_token().token
     assert calls == [1]
+
+
+def test_refresh_in_renews_proactively_and_survives_an_outage(emulator):
+    """After refresh_in the token is renewed early; if that renewal hits a 503 the still-valid token is used."""
+    emulator.refresh_in = 1
+    cred = _secret(emulator)
+    first = cred.get_token()
+    time.sleep(1.2)
+    second = cred.get_token()
+    assert second.token != first.token
+    assert emulator.count("token") == 2
+    time.sleep(1.2)
+    emulator.inject("token", "error", status=503)
+    assert cred.get_token().token == second.token
+    assert emulator.count("token") == 3

@@ -348,7 +348,7 @@ def test_secret_and_token_never_appear_in_logs_or_errors(emu, caplog):
         assert secret not in caplog.text
         assert secret not in str(info.value)
         assert secret not in repr(client)
-    assert "retrying" in caplog.text
+    assert "throttled" in caplog.text.lower()
 
 
 def test_https_is_required_for_non_loopback_api_roots(emu):
@@ -357,3 +357,14 @@ def test_https_is_required_for_non_loopback_api_roots(emu):
                                   cloud=get_cloud("public", authority_host=emu.authority_host))
     with pytest.raises(ConfigurationError, match="https"):
         PowerBIClient(credential=cred, api_root="http://api.powerbi.com/v1.0/myorg")
+
+
+def test_throttle_count_counts_every_429(emu):
+    """Each 429 waited out (status call or refresh POST) is counted on the client."""
+    with make_client(emu) as client:
+        emu.inject("refresh_post", "throttle", retry_after=1)
+        handle = client.trigger_refresh(client.resolve(Refresh("Revenue", "Sales")))
+        emu.inject("history", "throttle", count=2, retry_after=2)
+        client.get_refresh_state(handle)
+        assert client.throttle_count == 3
+        assert client.waits == [1.0, 2.0, 2.0]

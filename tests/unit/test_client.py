@@ -235,3 +235,13 @@ def test_timeouts_and_allow_list_inputs_are_validated():
         PowerBIClient(credential=cred, allowed_workspaces=[1])  # type: ignore[list-item]
     with pytest.raises(ConfigurationError, match="credential"):
         PowerBIClient(credential=None)  # type: ignore[arg-type]
+
+
+def test_enhanced_details_404_is_not_started_within_grace(client, mocker):
+    """An enhanced refresh whose details are not there yet is NotStarted, later a NotFoundError."""
+    mocker.patch.object(client, "call", side_effect=NotFoundError("gone", status=404))
+    fresh = Handle(WS, "Sales", DS, "Revenue", "R1", "enhanced", dt.datetime.now(dt.timezone.utc).isoformat())
+    assert client.get_refresh_state(fresh).status is RefreshStatus.NOT_STARTED
+    old = Handle(WS, "Sales", DS, "Revenue", "R1", "enhanced", "2020-01-01T00:00:00+00:00")
+    with pytest.raises(NotFoundError):
+        client.get_refresh_state(old)

@@ -257,3 +257,36 @@ def test_dag_level_context_without_template_env(webhook: WebhookReceiver, monkey
     context = {**failure_context(), "dag": SerializedDagLike(), "reason": "task_failure"}
     TeamsNotifier("teams_test", title="{{ ti.task_id }} broke")(context)
     assert webhook.posts[0].json["attachments"][0]["content"]["body"][0]["text"] == "refresh broke"
+
+
+def test_success_alert_reads_return_value(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on_success_callback, the notifier reads the datasets from the return_value XCom."""
+    webhook_conn(monkeypatch, "slack_test", webhook)
+    done = RefreshResult(
+        workspace_id="ws-1", workspace_name="Finance", dataset_id="ds-2", dataset_name="Inventory",
+        refresh_id="rid-2", kind="standard", status=RefreshStatus.COMPLETED, duration_s=12.0,
+    ).to_dict()
+
+    class SuccessTI(StubTI):
+        state = "success"
+
+        def xcom_pull(self, task_ids: str, key: str) -> Any:
+            return [done]
+
+    SlackNotifier("slack_test")({"ti": SuccessTI()})
+    body = webhook.posts[0].json
+    assert body["blocks"][0]["text"]["text"] == "Power BI refresh succeeded"
+    assert "Finance / Inventory" in json.dumps(body)
+
+
+def test_events_filter_skips_other_events(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notifier limited to failures sends nothing for a retry."""
+    webhook_conn(monkeypatch, "teams_test", webhook)
+
+    class RetryTI(StubTI):
+        state = "up_for_retry"
+
+    TeamsNotifier("teams_test", events=["failure"])({**failure_context(), "ti": RetryTI()})
+    assert webhook.posts == []
+    with pytest.raises(ConfigurationError, match="Invalid events"):
+        TeamsNotifier("teams_test", events=["sometimes"])

@@ -93,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    if main_thread:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if args.json:
             sys.stdout.write(json.dumps(facts(emu)) + "\n")
@@ -105,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig in previous:  # a second Ctrl+C must not interrupt the (bounded) shutdown
+            signal.signal(sig, signal.SIG_IGN)
         emu.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

@@ -10,6 +10,7 @@ import hmac
 import secrets
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -90,6 +91,18 @@ def _b64url_decode(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return b""
+
+
+def _basic_credentials(request: Request) -> dict[str, str]:
+    """``client_id``/``client_secret`` from an HTTP Basic header (client_secret_basic), if any."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return {}
+    return {"client_id": urllib.parse.unquote_plus(user), "client_secret": urllib.parse.unquote_plus(password)}
 
 
 class AssertionRejected(Exception):
@@ -234,7 +247,7 @@ class Entra:
 
     def token(self, request: Request, tenant: str) -> Response:
         """``POST /{tenant}/oauth2/v2.0/token`` (client credentials grant)."""
-        form = request.form()
+        form = {**_basic_credentials(request), **request.form()}
         corr = request.headers.get("client-request-id")
         if not self._known_tenant(tenant):
             return aad_error(400, "invalid_request", 90002, f"Tenant '{tenant}' not found. Check to make sure you "

@@ -8,7 +8,7 @@ import threading
 ENDPOINTS = frozenset(
     {"discovery", "token", "groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel", "*"}
 )
-KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token"})
+KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost"})
 
 
 @dataclasses.dataclass
@@ -16,7 +16,8 @@ class Fault:
     """One queued fault.
 
     :param endpoint: the endpoint name it applies to (``"*"`` for any).
-    :param kind: ``throttle``, ``error``, ``drop``, ``drop_after``, ``slow`` or ``expired_token``.
+    :param kind: ``throttle``, ``error``, ``drop``, ``drop_after``, ``slow``, ``expired_token`` or ``lost``
+        (``refresh_post`` only: answer 202 as usual but start nothing, as when the service drops a request).
     :param remaining: how many more calls it applies to.
     :param retry_after: seconds sent in ``Retry-After`` for ``throttle``.
     :param status: the HTTP status for ``error``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -11,7 +12,14 @@ from typing import Any
 from pbi_taskflow.emulator.entra import TokenStore
 from pbi_taskflow.emulator.odata import FilterError, compile_filter
 from pbi_taskflow.emulator.refresh_body import BodyError, parse_refresh_body
-from pbi_taskflow.emulator.state import SHARED_DAILY_LIMIT, DatasetState, PowerBIState, RefreshRun, WorkspaceState
+from pbi_taskflow.emulator.state import (
+    SHARED_DAILY_LIMIT,
+    DatasetState,
+    PowerBIState,
+    RefreshRun,
+    WorkspaceState,
+    new_id,
+)
 from pbi_taskflow.emulator.wire import Request, Response, empty_response, json_response
 
 Handler = Callable[[Request, dict[str, str]], Response]
@@ -50,6 +58,12 @@ def pbi_error(status: int, code: str, message: str) -> Response:
     return json_response(status, {"error": {"code": code, "message": message}})
 
 
+def not_authorized() -> Response:
+    """The 401 the service sends when the service principal may not call the API or the workspace."""
+    return json_response(401, {"error": {"code": "PowerBINotAuthorizedException", "pbi.error": {
+        "code": "PowerBINotAuthorizedException", "parameters": {}, "details": [], "exceptionCulprit": 1}}})
+
+
 def entity_not_found() -> Response:
     """The 404 the service sends for an unknown (or inaccessible) workspace."""
     return json_response(404, {"error": {"code": "PowerBIEntityNotFound", "pbi.error": {
@@ -76,7 +90,7 @@ class PowerBI:
         self.handlers: dict[str, Handler] = {
             "groups": self.groups, "datasets": self.datasets, "dataset": self.dataset,
             "refresh_post": self.refresh_post, "history": self.history, "details": self.details,
-            "cancel": self.cancel,
+            "cancel": self.cancel, "refresh_post_lost": functools.partial(self.refresh_post, lost=True),
         }
 
     @staticmethod
@@ -239,7 +253,8 @@ class PowerBI:
         doc = {"@odata.context": self._context(f"groups/{ws.id}/datasets/$entity"), **self.dataset_json(ws, ds)}
         return json_response(200, doc)
 
-    def refresh_post(self, request: Request, params: dict[str, str]) -> Response:
+    def refresh_post(self, request: Request, params: dict[str, str], *, lost: bool = False) -> Response:
+        """Trigger a refresh; ``lost`` answers 202 as usual but starts nothing (the service dropped it)."""
         found = self._find(params)
         if isinstance(found, Response):
             return found
@@ -265,12 +280,16 @@ class PowerBI:
             return pbi_error(400, "InvalidRequest",
                              "Invalid dataset refresh request. Number of refresh requests in last 24 hours exceeded "
                              "limit")
-        run = self.state.start_refresh(ds, refresh_type="ViaEnhancedApi" if body.enhanced else "ViaApi",
-                                       enhanced=body.enhanced, options=body.options, timeout=body.timeout)
-        headers = {"RequestId": run.request_id, "Access-Control-Expose-Headers": "RequestId"}
+        if lost:
+            request_id = new_id()
+        else:
+            request_id = self.state.start_refresh(ds, refresh_type="ViaEnhancedApi" if body.enhanced else "ViaApi",
+                                                  enhanced=body.enhanced, options=body.options,
+                                                  timeout=body.timeout).request_id
+        headers = {"RequestId": request_id, "Access-Control-Expose-Headers": "RequestId"}
         if body.enhanced:
-            headers["x-ms-request-id"] = run.request_id
-            headers["Location"] = f"{self._api_root()}/groups/{ws.id}/datasets/{ds.id}/refreshes/{run.request_id}"
+            headers["x-ms-request-id"] = request_id
+            headers["Location"] = f"{self._api_root()}/groups/{ws.id}/datasets/{ds.id}/refreshes/{request_id}"
             headers["Access-Control-Expose-Headers"] = "RequestId,Location,x-ms-request-id"
         return empty_response(202, headers)
 

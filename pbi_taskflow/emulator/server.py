@@ -340,15 +340,16 @@ class Emulator:
         assert powerbi is not None
         match = _DISCOVERY.match(request.path)
         if match and request.method == "GET":
-            return "discovery", lambda: entra.discovery(request, match["tenant"])
+            return "discovery", lambda lost=False: entra.discovery(request, match["tenant"])
         match = _TOKEN.match(request.path)
         if match and request.method == "POST":
-            return "token", lambda: entra.token(request, match["tenant"])
+            return "token", lambda lost=False: entra.token(request, match["tenant"])
         routed = powerbi.route(request.method, request.path)
         if routed is not None:
             endpoint, params = routed
-            return endpoint, lambda: powerbi.handle(endpoint, request, params)
-        return "unknown", lambda: json_response(404, {"error": {"code": "NotFound", "message":
+            return endpoint, lambda lost=False: powerbi.handle(
+                "refresh_post_lost" if lost and endpoint == "refresh_post" else endpoint, request, params)
+        return "unknown", lambda lost=False: json_response(404, {"error": {"code": "NotFound", "message":
                                                  f"The emulator has no route for {request.method} {request.path}."}})
 
     def _fault_response(self, endpoint: str, fault: Fault) -> Response | None:
@@ -372,6 +373,10 @@ class Emulator:
                 from pbi_taskflow.emulator.entra import aad_error
 
                 return aad_error(fault.status, "temporarily_unavailable", 90006, f"{phrase} (emulated outage).")
+            if fault.status == 401:
+                from pbi_taskflow.emulator.powerbi import not_authorized
+
+                return not_authorized()
             code = phrase.title().replace(" ", "").replace("-", "")
             return json_response(fault.status, {"error": {"code": code, "message": f"{phrase} (emulated fault)."}})
         if fault.kind == "expired_token":
@@ -380,7 +385,7 @@ class Emulator:
             return json_response(403, TOKEN_EXPIRED)
         if fault.kind == "drop":
             return Response(0, drop=True)
-        return None  # drop_after: answered below, then dropped
+        return None  # drop_after / lost: answered by the handler
 
     def _dispatch(self, request: Request) -> Response:
         now, real = self._clock.now(), time.time()
@@ -389,7 +394,7 @@ class Emulator:
         response = self._fault_response(endpoint, fault) if fault is not None else None
         if response is None:
             try:
-                response = handler()
+                response = handler(lost=True) if fault is not None and fault.kind == "lost" else handler()
             except Exception as exc:  # noqa: BLE001 - a bug in the emulator must still answer, not hang the client
                 response = json_response(500, {"error": {"code": "EmulatorError", "message": repr(exc)}})
             if fault is not None and fault.kind == "drop_after":

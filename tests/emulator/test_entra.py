@@ -200,3 +200,11 @@ def test_expired_and_unknown_tokens_on_power_bi(emu: Emulator) -> None:
     assert expired.status_code == 403
     assert expired.json()["error"]["code"] == "TokenExpired"
     assert requests.get(url, headers={"Authorization": f"Bearer {token(emu)}"}).status_code == 200
+
+
+def test_client_secret_basic_is_accepted(emu: Emulator) -> None:
+    """The client id and secret may come in an HTTP Basic header instead of the form."""
+    answer = requests.post(f"{emu.authority}/oauth2/v2.0/token", auth=(emu.client_id, emu.client_secret),
+                           data={"grant_type": "client_credentials", "scope": emu.scope})
+    assert answer.status_code == 200
+    assert answer.json()["token_type"] == "Bearer"

@@ -135,3 +135,22 @@ def test_stop_returns_while_a_slow_answer_is_pending(monkeypatch: pytest.MonkeyP
     assert not emu.running
     client.join(timeout=15)
     assert outcome == ["dropped"]
+
+
+def test_lost_refresh_answers_202_but_never_appears(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """``lost`` on refresh_post answers 202 with ids, yet no history entry or details ever exist."""
+    emu.inject("refresh_post", "lost", count=2)
+    standard = api.post(f"{sales['base']}/refreshes")
+    enhanced = api.post(f"{sales['base']}/refreshes", json={"type": "Full"})
+    assert (standard.status_code, enhanced.status_code) == (202, 202)
+    assert standard.headers["RequestId"]
+    assert api.get(f"{sales['base']}/refreshes").json()["value"] == []
+    assert api.get(enhanced.headers["Location"]).status_code == 404
+
+
+def test_error_401_is_power_bi_not_authorized(emu: Emulator, api: Any) -> None:
+    """An ``error`` fault with status 401 answers the service's PowerBINotAuthorizedException body."""
+    emu.inject("groups", "error", status=401)
+    answer = api.get(f"{emu.api_root}/groups")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "PowerBINotAuthorizedException"

@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +63,13 @@ def _format_exc(exc_info: Any) -> str:
 
 @dataclass
 class LogCapture:
-    """Collects :class:`CapturedLine` objects; see :meth:`capturing` and :meth:`task`."""
+    """Collects :class:`CapturedLine` objects; see :meth:`capturing` and :meth:`task`.
+
+    :param listener: called with each line as it is captured (for live progress displays).
+    """
 
     lines: list[CapturedLine] = field(default_factory=list)
+    listener: Callable[[CapturedLine], None] | None = None
     _current: tuple[str | None, int] = (None, -1)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,8 +77,11 @@ class LogCapture:
         if logger.startswith(_SKIP_LOGGER_PREFIXES) or message.startswith(_SKIP_EVENTS):
             return
         task_id, map_index = self._current
+        line = CapturedLine(task_id, map_index, level.lower(), logger, message)
         with self._lock:
-            self.lines.append(CapturedLine(task_id, map_index, level.lower(), logger, message))
+            self.lines.append(line)
+        if self.listener is not None:
+            self.listener(line)
 
     # structlog processor: (logger, method name, event dict) -> event dict
     def _processor(self, _logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

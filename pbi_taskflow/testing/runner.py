@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pbi_taskflow.testing.logcapture import LogCapture
+from pbi_taskflow.testing.logcapture import CapturedLine, LogCapture
 
 __all__ = ["DagRunResult", "TaskInstanceInfo", "run_dag", "run_task"]
 
@@ -232,6 +232,7 @@ def run_dag(
     conf: Mapping[str, Any] | None = None,
     logical_date: datetime | None = None,
     mark_success_pattern: str | None = None,
+    on_log: Callable[[CapturedLine], None] | None = None,
 ) -> DagRunResult:
     """Run every task of ``dag`` once, in this process, and return what happened.
 
@@ -243,6 +244,7 @@ def run_dag(
     :param conf: the run's ``dag_run.conf``.
     :param logical_date: the logical date; a unique "now" when omitted, so repeated runs never collide.
     :param mark_success_pattern: regex of task ids to mark successful without running them.
+    :param on_log: called with each captured log line as it happens (a live progress display).
     """
     import airflow.sdk.definitions.dag as sdk_dag
 
@@ -250,7 +252,7 @@ def run_dag(
 
     migrate_db()
     serialize_dag(dag)
-    capture = LogCapture()
+    capture = LogCapture(listener=on_log)
     original = sdk_dag._run_task
 
     def traced_run_task(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:

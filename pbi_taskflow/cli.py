@@ -1,0 +1,230 @@
+"""The ``pbi-taskflow`` command: ``new``, ``emulator``, ``doctor``, ``refresh`` and ``demo``.
+
+Start-up stays light: each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pbi_taskflow.client import PowerBIClient
+    from pbi_taskflow.models import Handle, RefreshState
+
+__all__ = ["build_parser", "main"]
+
+#: Exit codes.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _version() -> str:
+    from pbi_taskflow import __version__
+
+    return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``pbi-taskflow``."""
+    parser = argparse.ArgumentParser(
+        prog="pbi-taskflow",
+        description="Refresh Power BI semantic models from Airflow: scaffold, check, refresh and demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    new = commands.add_parser(
+        "new", help="generate a DAG project from the bundled template",
+        description="Generate a DAG project (DAG, workspace config, tests, .env.example) from the bundled "
+        "cookiecutter template. Answers not given are prompted for, unless --no-input.",
+    )
+    new.add_argument("answers", nargs="*", metavar="KEY=VALUE", help="answers, e.g. dag_id=sales_refresh owner=bi-team")
+    new.add_argument("--no-input", action="store_true", help="do not prompt; use the answers given and the defaults")
+    new.add_argument("--config-file", metavar="FILE",
+                     help="YAML/JSON file of answers (flat, under default_context, or a .cookiecutter.json)")
+    new.add_argument("--output-dir", "-o", default=".", metavar="DIR", help="where to create the project (default: .)")
+    new.add_argument("--overwrite", action="store_true", help="write into an existing project folder")
+
+    emulator = commands.add_parser(
+        "emulator", help="run the local HTTPS Power BI + Entra ID emulator", add_help=False,
+        description="Run the emulator (all options are passed on; see `pbi-taskflow emulator --help`).",
+    )
+    emulator.add_argument("args", nargs=argparse.REMAINDER)
+
+    doctor = commands.add_parser(
+        "doctor", help="check a connection end to end",
+        description="Check a Power BI connection: fields, token (tenant and app), permissions, visible workspaces "
+        "and datasets, capacity type and remaining quota, and drift from a workspace config file.",
+    )
+    doctor.add_argument("--conn-id", default="powerbi_default", help="Airflow connection id (default: powerbi_default)")
+    doctor.add_argument("--config", metavar="FILE", help="workspace config to compare (config/powerbi.yaml layout)")
+
+    refresh = commands.add_parser(
+        "refresh", help="trigger refreshes and watch them live",
+        description="Trigger refreshes of one or more datasets and watch them until they end. "
+        "Exit code 0 when all completed, 1 when any failed or timed out, 2 for usage/connection errors.",
+    )
+    refresh.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset (semantic model) names or ids")
+    refresh.add_argument("--conn-id", default="powerbi_default", help="Airflow connection id (default: powerbi_default)")
+    refresh.add_argument("--workspace", "-w", required=True, help="workspace name or id")
+    refresh.add_argument("--table", "-t", action="append", default=[], metavar="TABLE",
+                         help="refresh only this table (repeatable; an enhanced refresh)")
+    refresh.add_argument("--poll-interval", type=float, default=5.0, metavar="SECONDS",
+                         help="seconds between status checks (default: 5)")
+    refresh.add_argument("--timeout", type=float, default=4 * 3600.0, metavar="SECONDS",
+                         help="stop watching after this many seconds (default: 4 h); the refresh keeps running")
+    refresh.add_argument("--no-wait", action="store_true", help="trigger and exit without watching")
+
+    demo = commands.add_parser(
+        "demo", help="run the end-to-end demo (emulator, scaffolded DAG, Airflow run, alert)",
+        description="Start the emulator, scaffold a DAG from the template into a temporary folder, run it on an "
+        "embedded SQLite Airflow, show the results, then run a failing variant and show the alert. Cleans up.",
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the temporary folder for inspection")
+    return parser
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    from pbi_taskflow.scaffold import ScaffoldError, generate, load_answers, parse_assignments
+
+    try:
+        answers = load_answers(args.config_file) if args.config_file else {}
+        answers.update(parse_assignments(args.answers))
+        path = generate(args.output_dir, answers=answers, no_input=args.no_input, overwrite=args.overwrite)
+    except ScaffoldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\naborted; nothing was generated", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Created {path}")
+    print(f"Next: cd {path} && pip install -r requirements-test.txt && pytest")
+    return EXIT_OK
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from pbi_taskflow.emulator.cli import main as emulator_main
+
+    return int(emulator_main(args.args) or 0)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from pbi_taskflow.doctor import run_doctor
+
+    print(f"Checking connection {args.conn_id!r} ...")
+    report = run_doctor(args.conn_id, config=args.config)
+    print(report.render())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _status_table(rows: list[tuple[Handle, RefreshState | None, float]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Power BI refreshes", expand=False)
+    for column in ("workspace", "dataset", "status", "elapsed", "refresh id", "error"):
+        table.add_column(column)
+    colours = {"Completed": "green", "Failed": "red", "Cancelled": "yellow", "Disabled": "yellow", "TimedOut": "red"}
+    for handle, state, elapsed in rows:
+        status = state.status.value if state else "Starting"
+        colour = colours.get(status, "cyan")
+        error = (state.error_code or "") if state else ""
+        table.add_row(handle.workspace_name, handle.dataset_name, f"[{colour}]{status}[/{colour}]",
+                      f"{elapsed:,.0f} s", handle.refresh_id, error)
+    return table
+
+
+def watch_refreshes(client: PowerBIClient, handles: list[Handle], *, poll_interval: float, timeout: float,
+                    console: Any = None) -> list[RefreshState | None]:
+    """Poll until every refresh ends (or ``timeout``), showing a live table; return the last states."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from pbi_taskflow.errors import PowerBIError
+
+    console = console or Console()
+    started = time.monotonic()
+    states: list[RefreshState | None] = [None] * len(handles)
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        while True:
+            for index, handle in enumerate(handles):
+                current = states[index]
+                if current is not None and current.status.is_terminal:
+                    continue
+                try:
+                    states[index] = client.get_refresh_state(handle)
+                except PowerBIError as exc:  # transient faults are retried inside the client
+                    console.print(f"[yellow]status of {handle.dataset_name!r} unavailable: {exc}[/yellow]")
+            elapsed = time.monotonic() - started
+            live.update(_status_table([(h, s, elapsed) for h, s in zip(handles, states, strict=True)]))
+            if all(s is not None and s.status.is_terminal for s in states) or elapsed >= timeout:
+                return states
+            time.sleep(min(poll_interval, max(timeout - elapsed, 0.05)))
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pbi_taskflow.doctor import connection_settings
+    from pbi_taskflow.errors import ConfigurationError, PowerBIError
+    from pbi_taskflow.models import Refresh
+
+    console = Console()
+    try:
+        client = connection_settings(args.conn_id).build_client()
+    except ConfigurationError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return EXIT_USAGE
+    handles = []
+    with client:
+        try:
+            for dataset in args.datasets:
+                target = client.resolve(Refresh(dataset, args.workspace, tables=args.table or None))
+                handles.append(client.trigger_refresh(target))
+                console.print(f"Started refresh {handles[-1].refresh_id} of {target.dataset_name!r} "
+                              f"in {target.workspace_name!r}")
+        except PowerBIError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            return EXIT_USAGE if not handles else EXIT_FAILED
+        if args.no_wait:
+            return EXIT_OK
+        states = watch_refreshes(client, handles, poll_interval=args.poll_interval, timeout=args.timeout,
+                                 console=console)
+    failed = [(h, s) for h, s in zip(handles, states, strict=True) if s is None or not s.status.is_success]
+    for handle, state in failed:
+        if state is None or not state.status.is_terminal:
+            console.print(f"[red]{handle.dataset_name}: still running after {args.timeout:.0f} s "
+                          f"(refresh {handle.refresh_id} continues in Power BI)[/red]")
+        else:
+            detail = ": ".join(x for x in (state.error_code, state.error_message) if x)
+            console.print(f"[red]{handle.dataset_name}: {state.status.value}{' - ' + detail if detail else ''}[/red]")
+    if not failed:
+        console.print(f"[green]All {len(handles)} refresh(es) completed.[/green]")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pbi_taskflow.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pbi-taskflow`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:  # every option belongs to the emulator's own parser
+        return _cmd_emulator(argparse.Namespace(args=argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"new": _cmd_new, "emulator": _cmd_emulator, "doctor": _cmd_doctor, "refresh": _cmd_refresh,
+                "demo": _cmd_demo}
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""`pbi-taskflow doctor` against the emulator: a healthy connection, broken ones, and config drift."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pbi_taskflow.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def _seed(emulator):
+    emulator.add_workspace("Finance")
+    emulator.add_workspace("Team", dedicated=False)
+    emulator.add_dataset("Finance", "Sales")
+    emulator.add_dataset("Team", "Budget")
+    emulator.add_history("Budget", status="Completed", ago=3600)
+
+
+def test_healthy_connection_reports_workspaces_capacity_and_quota(pbi_connection, emulator, capsys):
+    """A working connection exits 0 and lists tenant/app, workspaces, capacity types and shared quota."""
+    _seed(emulator)
+    assert main(["doctor", "--conn-id", pbi_connection]) == 0
+    out = capsys.readouterr().out
+    assert f"issued by tenant {emulator.tenant_id}" in out
+    assert "workspace 'Finance'" in out
+    assert "dedicated capacity" in out
+    assert "workspace 'Team'" in out
+    assert "shared capacity" in out
+    assert "'Budget': 7 of 8 daily refreshes left" in out
+    assert "No problems found." in out
+    assert emulator.client_secret not in out
+
+
+def test_wrong_secret_fails_with_an_actionable_message(pbi_connection, emulator, monkeypatch, capsys):
+    """An invalid client secret exits 1 at the token step and never prints the secret."""
+    conn = emulator.airflow_conn()
+    conn["password"] = "wrong-secret-value"
+    monkeypatch.setenv("AIRFLOW_CONN_BROKEN", json.dumps(conn))
+    assert main(["doctor", "--conn-id", "broken"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] token:" in out
+    assert "wrong-secret-value" not in out
+
+
+def test_missing_connection_and_missing_tenant(pbi_connection, emulator, monkeypatch, capsys):
+    """An undefined connection and a connection without tenant_id each exit 1 naming what to fix."""
+    conn = emulator.airflow_conn()
+    del conn["extra"]["tenant_id"]
+    monkeypatch.setenv("AIRFLOW_CONN_NO_TENANT", json.dumps(conn))
+    assert main(["doctor", "--conn-id", "no_tenant"]) == 1
+    assert "tenant_id" in capsys.readouterr().out
+    assert main(["doctor", "--conn-id", "never_defined"]) == 1
+    assert "AIRFLOW_CONN_NEVER_DEFINED" in capsys.readouterr().out
+
+
+def test_config_drift_is_reported(pbi_connection, emulator, tmp_path, capsys):
+    """A config naming a missing dataset, and tables on shared capacity, are problems with suggestions."""
+    _seed(emulator)
+    config = tmp_path / "powerbi.yaml"
+    config.write_text("workspace: Finance\ndatasets:\n  - name: Sale\n  - name: Sales\n    tables: [orders]\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "dataset 'Sale' does not exist in 'Finance' (did you mean 'Sales'?)" in out
+    shared = tmp_path / "team.yaml"
+    shared.write_text("workspace: Team\ndatasets:\n  - name: Budget\n    tables: [lines]\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(shared)]) == 1
+    assert "table refreshes need a Premium/Fabric capacity" in capsys.readouterr().out
+
+
+def test_matching_config_passes(pbi_connection, emulator, tmp_path, capsys):
+    """A config that matches Power BI adds an ok line and keeps exit code 0."""
+    _seed(emulator)
+    config = tmp_path / "powerbi.yaml"
+    config.write_text("workspace: Finance\ndatasets:\n  - name: Sales\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == 0
+    assert "powerbi.yaml matches Power BI" in capsys.readouterr().out

@@ -434,9 +434,11 @@ class PowerBIClient(ClientBase):
         request = api.refresh_history(workspace_id, dataset_id, top, workspace=workspace, dataset=dataset)
         return api.parse_history(self.call(request).body)
 
-    def refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60) -> list[HistoryEntry]:
-        """The dataset's refresh history, newest first."""
-        return self._history(workspace_id, dataset_id, top)
+    def refresh_history(
+        self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None
+    ) -> list[HistoryEntry]:
+        """The dataset's refresh history, newest first (``_names``: workspace and dataset names for messages)."""
+        return self._history(workspace_id, dataset_id, top, *(_names or (None, None)))
 
     def running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
         """The refresh of the dataset that is running now (any origin), if any."""

@@ -245,3 +245,11 @@ def test_enhanced_details_404_is_not_started_within_grace(client, mocker):
     old = Handle(WS, "Sales", DS, "Revenue", "R1", "enhanced", "2020-01-01T00:00:00+00:00")
     with pytest.raises(NotFoundError):
         client.get_refresh_state(old)
+
+
+def test_refresh_history_names_appear_in_errors(client, mocker):
+    """Optional workspace/dataset names are used in error messages of the history call."""
+    mocker.patch.object(client, "_exchange", side_effect=lambda request, token: api.check(
+        ok({"error": {"code": "ItemNotFound", "message": "gone"}}, 404), request))
+    with pytest.raises(NotFoundError, match="'Revenue' in workspace 'Sales'"):
+        client.refresh_history(WS, DS, top=5, _names=("Sales", "Revenue"))

@@ -105,6 +105,12 @@ class AlertNotifier(BaseNotifier):  # type: ignore[misc]
         else:
             self.log.info("%s alert sent via connection %r (%s).", self.channel, self.conn_id, facts["event"])
 
+    async def async_notify(self, context: Any) -> None:
+        """Deliver from an event loop (the triggerer, for Deadline Alerts): :meth:`notify` in a worker thread."""
+        import asyncio
+
+        await asyncio.to_thread(self.notify, context)
+
     # --- for subclasses ------------------------------------------------------------------------
 
     def secrets(self) -> tuple[str, ...]:

@@ -290,3 +290,12 @@ def test_events_filter_skips_other_events(webhook: WebhookReceiver, monkeypatch:
     assert webhook.posts == []
     with pytest.raises(ConfigurationError, match="Invalid events"):
         TeamsNotifier("teams_test", events=["sometimes"])
+
+
+def test_async_notify_delivers(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """async_notify (used by the triggerer for Deadline Alerts) delivers the same message."""
+    import asyncio
+
+    webhook_conn(monkeypatch, "teams_test", webhook)
+    asyncio.run(TeamsNotifier("teams_test").async_notify(failure_context()))
+    assert len(webhook.delivered) == 1

@@ -5,33 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import secrets
 import shutil
 import tempfile
 import threading
-import time
-import uuid
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.emulator.clock import EmulatedClock
-from pbi_taskflow.emulator.faults import Fault, FaultQueue
+from pbi_taskflow.emulator.faults import FaultQueue
 from pbi_taskflow.emulator.requestlog import RequestLog, RequestRecord
 from pbi_taskflow.emulator.state import PowerBIState, new_id
-from pbi_taskflow.emulator.wire import Request, Response, json_response
+from pbi_taskflow.emulator.wire import Request, Response
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from pbi_taskflow.emulator.ca import TLSFiles
+    from pbi_taskflow.emulator.dispatch import Dispatcher
     from pbi_taskflow.emulator.entra import Entra, TokenStore
     from pbi_taskflow.emulator.powerbi import PowerBI
     from pbi_taskflow.emulator.transport import TLSServer
 
 SCOPE = "https://analysis.windows.net/powerbi/api/.default"
-_DISCOVERY = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration/?$", re.IGNORECASE)
-_TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$", re.IGNORECASE)
 
 
 class Emulator:
@@ -66,6 +61,7 @@ class Emulator:
         self.log = RequestLog()
         self._entra_obj: Entra | None = None
         self._powerbi_obj: PowerBI | None = None
+        self._dispatcher_obj: Dispatcher | None = None
         self._token_lifetime = token_lifetime
         self._server: TLSServer | None = None
         self._thread: threading.Thread | None = None
@@ -89,7 +85,7 @@ class Emulator:
             self._stopping.clear()
             self._tmpdir = tempfile.mkdtemp(prefix="pbi-taskflow-emulator-")
             self._tls = write_tls_files(self._tmpdir)
-            self._entra()
+            self._dispatcher()
             self._server = TLSServer(self._port, server_context(self._tls.server_cert, self._tls.server_key),
                                      self._dispatch)
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -335,72 +331,15 @@ class Emulator:
             self._entra_obj = entra
         return self._entra_obj
 
-    def _route(self, request: Request) -> tuple[str, Any]:
-        entra, powerbi = self._entra(), self._powerbi_obj
-        assert powerbi is not None
-        match = _DISCOVERY.match(request.path)
-        if match and request.method == "GET":
-            return "discovery", lambda lost=False: entra.discovery(request, match["tenant"])
-        match = _TOKEN.match(request.path)
-        if match and request.method == "POST":
-            return "token", lambda lost=False: entra.token(request, match["tenant"])
-        routed = powerbi.route(request.method, request.path)
-        if routed is not None:
-            endpoint, params = routed
-            return endpoint, lambda lost=False: powerbi.handle(
-                "refresh_post_lost" if lost and endpoint == "refresh_post" else endpoint, request, params)
-        return "unknown", lambda lost=False: json_response(404, {"error": {"code": "NotFound", "message":
-                                                 f"The emulator has no route for {request.method} {request.path}."}})
+    def _dispatcher(self) -> Dispatcher:
+        if self._dispatcher_obj is None:
+            from pbi_taskflow.emulator.dispatch import Dispatcher
 
-    def _fault_response(self, endpoint: str, fault: Fault) -> Response | None:
-        entra = endpoint in ("discovery", "token")
-        if fault.kind == "slow":
-            self._stopping.wait(fault.delay)
-            return None
-        if fault.kind == "throttle":
-            retry = f"{fault.retry_after:g}"
-            if entra:
-                from pbi_taskflow.emulator.entra import aad_error
-
-                return aad_error(429, "temporarily_unavailable", 90055, "TenantThrottlingError: There are too "
-                                 f"many incoming requests. Retry in {retry} seconds.", headers={"Retry-After": retry})
-            from pbi_taskflow.emulator.powerbi import THROTTLED
-
-            return json_response(429, {"message": THROTTLED.format(retry)}, {"Retry-After": retry})
-        if fault.kind == "error":
-            phrase = HTTPStatus(fault.status).phrase if fault.status in HTTPStatus._value2member_map_ else "Error"
-            if entra:
-                from pbi_taskflow.emulator.entra import aad_error
-
-                return aad_error(fault.status, "temporarily_unavailable", 90006, f"{phrase} (emulated outage).")
-            if fault.status == 401:
-                from pbi_taskflow.emulator.powerbi import not_authorized
-
-                return not_authorized()
-            code = phrase.title().replace(" ", "").replace("-", "")
-            return json_response(fault.status, {"error": {"code": code, "message": f"{phrase} (emulated fault)."}})
-        if fault.kind == "expired_token":
-            from pbi_taskflow.emulator.powerbi import TOKEN_EXPIRED
-
-            return json_response(403, TOKEN_EXPIRED)
-        if fault.kind == "drop":
-            return Response(0, drop=True)
-        return None  # drop_after / lost: answered by the handler
+            entra = self._entra()
+            assert self._powerbi_obj is not None
+            self._dispatcher_obj = Dispatcher(entra, self._powerbi_obj, self.faults, self.log, self._clock,
+                                              self._stopping)
+        return self._dispatcher_obj
 
     def _dispatch(self, request: Request) -> Response:
-        now, real = self._clock.now(), time.time()
-        endpoint, handler = self._route(request)
-        fault = self.faults.take(endpoint) if endpoint != "unknown" else None
-        response = self._fault_response(endpoint, fault) if fault is not None else None
-        if response is None:
-            try:
-                response = handler(lost=True) if fault is not None and fault.kind == "lost" else handler()
-            except Exception as exc:  # noqa: BLE001 - a bug in the emulator must still answer, not hang the client
-                response = json_response(500, {"error": {"code": "EmulatorError", "message": repr(exc)}})
-            if fault is not None and fault.kind == "drop_after":
-                response.drop = True
-        request_id = response.headers.setdefault("RequestId", str(uuid.uuid4()))
-        self.log.add(RequestRecord(request.method, request.path, "&".join(f"{k}={v}" for k, v in
-                                   request.query.items()), endpoint, None if response.drop else response.status,
-                                   now, real, fault.kind if fault else None, request_id))
-        return response
+        return self._dispatcher()(request)

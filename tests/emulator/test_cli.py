@@ -90,6 +90,36 @@ def test_sigterm_stops_the_banner_mode(tmp_path: Any) -> None:
             process.wait(timeout=10)
 
 
+def test_seed_file_replaces_the_default_scenario(tmp_path: Any) -> None:
+    """--seed FILE serves that scenario's workspaces instead of the default one."""
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("workspaces:\n  - name: Ops\n    datasets:\n      - {name: Tickets, duration: 2}\n", encoding="utf-8")
+    process = _spawn("--json", "--seed", str(seed))
+    try:
+        assert process.stdout is not None
+        facts = json.loads(process.stdout.readline())
+        session = requests.Session()
+        session.verify = facts["ca_bundle"]
+        session.trust_env = False
+        form = {"grant_type": "client_credentials", "client_id": facts["client_id"],
+                "client_secret": facts["client_secret"], "scope": facts["scope"]}
+        bearer = session.post(f"{facts['authority']}/oauth2/v2.0/token", data=form).json()["access_token"]
+        groups = session.get(f"{facts['api_url']}/groups", headers={"Authorization": f"Bearer {bearer}"}).json()
+        assert [g["name"] for g in groups["value"]] == ["Ops"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_bad_seed_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+    """A missing seed file exits with 2 and names the file."""
+    assert main(["--seed", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+
+
 def test_non_loopback_host_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """--host other than 127.0.0.1/localhost exits with 2 and says the emulator binds loopback only."""
     assert main(["--host", "0.0.0.0"]) == 2

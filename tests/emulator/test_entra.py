@@ -208,3 +208,36 @@ def test_client_secret_basic_is_accepted(emu: Emulator) -> None:
                            data={"grant_type": "client_credentials", "scope": emu.scope})
     assert answer.status_code == 200
     assert answer.json()["token_type"] == "Bearer"
+
+
+def _assertion(cert: Any, claims: dict[str, Any], header: dict[str, Any]) -> str:
+    import jwt as pyjwt
+
+    return pyjwt.encode(claims, cert.private_key_pem, algorithm="PS256", headers=header)
+
+
+def _post_assertion(emu: Emulator, client_id: str, assertion: str) -> requests.Response:
+    return requests.post(f"{emu.authority}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": client_id, "scope": emu.scope,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion})
+
+
+def test_hand_made_certificate_assertions(emu: Emulator, cert: Any) -> None:
+    """x5t#S256 alone identifies the certificate; a wrong aud, a foreign iss or an expired exp are refused."""
+    import base64
+    import time
+
+    client = "99999999-0000-0000-0000-000000000001"
+    emu.add_app(client, certificate_pem=cert.certificate_pem)
+    header = {"x5t#S256": base64.urlsafe_b64encode(bytes.fromhex(cert.thumbprint_sha256)).decode().rstrip("=")}
+    endpoint = f"{emu.authority}/oauth2/v2.0/token"
+    now = int(time.time())
+    good = {"aud": endpoint, "iss": client, "sub": client, "exp": now + 600, "iat": now, "jti": "1"}
+    assert _post_assertion(emu, client, _assertion(cert, good, header)).status_code == 200
+    cases = [({**good, "aud": "https://login.microsoftonline.com/x/oauth2/v2.0/token"}, 700027),
+             ({**good, "iss": "someone-else", "sub": "someone-else"}, 700023),
+             ({**good, "exp": now - 300}, 700024)]
+    for claims, code in cases:
+        answer = _post_assertion(emu, client, _assertion(cert, claims, header))
+        assert (answer.status_code, answer.json()["error_codes"]) == (401, [code]), claims

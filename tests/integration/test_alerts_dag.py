@@ -159,3 +159,46 @@ def test_retry_and_dag_level_notifiers(emulator: Any, pbi_connection: str, run_d
     assert "Try:  2 of 2" in text
     [dag_post] = slack.delivered
     assert dag_post.json["blocks"][0]["text"]["text"] == "DAG alerts_retrying failed"
+
+
+def succeeding_dag(dag_id: str) -> Any:
+    from airflow.sdk import dag
+
+    from pbi_taskflow import powerbi_refresh
+    from pbi_taskflow.alerts import TeamsNotifier
+
+    @dag(dag_id=dag_id, schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), catchup=False)
+    def nightly() -> None:
+        @powerbi_refresh(
+            workspace="Finance",
+            poll_interval=0.2,
+            max_poll_interval=0.5,
+            refresh_log_conn_id="down_db",
+            on_success_callback=TeamsNotifier("teams_test"),
+        )
+        def refresh_finance() -> list[str]:
+            return ["Inventory"]
+
+        refresh_finance()
+
+    return nightly()
+
+
+def test_success_alert_and_down_refresh_log(emulator: Any, pbi_connection: str, run_dag: Any,
+                                            channels: dict[str, Any], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A successful task stays successful when the refresh log is down, and its success alert lists the XCom results."""
+    missing = tmp_path / "no" / "such" / "dir" / "log.db"
+    monkeypatch.setenv("AIRFLOW_CONN_DOWN_DB", json.dumps({"conn_type": "sqlite", "host": str(missing)}))
+    emulator.add_workspace("Finance")
+    emulator.add_dataset("Finance", "Inventory", duration=0.2)
+
+    result = run_dag(succeeding_dag("alerts_succeeding"))
+
+    assert result.task_states["refresh_finance"] == "success"
+    assert "Refresh log: could not write 1 row(s) to table 'pbi_refresh_log' through connection 'down_db'" in (
+        result.logs("refresh_finance"))
+    [post] = channels["teams"].delivered
+    card = json.dumps(post.json)
+    assert "Power BI refresh succeeded" in card
+    assert "Finance / Inventory" in card

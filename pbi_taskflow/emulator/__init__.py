@@ -1,5 +1,16 @@
 """A local HTTPS Power BI REST + Entra ID emulator for tests, demos and development.
 
+Real MSAL and ``requests``/``httpx`` clients use it unchanged::
+
+    with Emulator(time_scale=10) as emu:
+        emu.add_workspace("Sales Analytics")
+        emu.add_dataset("Sales Analytics", "Sales", duration=30, outcome="Completed")
+        emu.inject("history", "throttle", count=1, retry_after=2)
+        # REQUESTS_CA_BUNDLE=emu.ca_bundle; MSAL: authority=emu.authority, instance_discovery=False
+        ...
+        assert emu.count("refresh_post") == 1
+
+From a shell: ``pbi-taskflow emulator [--json]`` (see :mod:`pbi_taskflow.emulator.cli`).
 ``from pbi_taskflow.emulator import Emulator`` is cheap: the TLS, JWT and server machinery load on
 :meth:`Emulator.start`.
 """

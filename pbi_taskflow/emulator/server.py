@@ -9,6 +9,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.emulator.clock import EmulatedClock
@@ -18,8 +19,6 @@ from pbi_taskflow.emulator.state import PowerBIState, new_id
 from pbi_taskflow.emulator.wire import Request, Response
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from pbi_taskflow.emulator.ca import TLSFiles
     from pbi_taskflow.emulator.dispatch import Dispatcher
     from pbi_taskflow.emulator.entra import Entra, TokenStore
@@ -47,7 +46,7 @@ class Emulator:
     scope = SCOPE
 
     def __init__(self, port: int = 0, time_scale: float = 1.0, token_lifetime: float = 3599,
-                 seed: dict[str, Any] | str | os.PathLike[str] | None = None, *, tenant_id: str | None = None,
+                 seed: Mapping[str, Any] | str | os.PathLike[str] | None = None, *, tenant_id: str | None = None,
                  client_id: str | None = None, client_secret: str | None = None) -> None:
         self._port = port
         self._initial_time_scale = time_scale
@@ -277,7 +276,7 @@ class Emulator:
             run = self.state.start_refresh(ds, refresh_type=refresh_type, duration=duration, outcome=outcome)
             return {"request_id": run.request_id, "start": run.start, "end": run.end}
 
-    def seed(self, scenario: dict[str, Any] | str | os.PathLike[str] | Path) -> None:
+    def seed(self, scenario: Mapping[str, Any] | str | os.PathLike[str]) -> None:
         """Apply a scenario: a mapping, or the path of a YAML/JSON file (see :mod:`pbi_taskflow.emulator.scenario`)."""
         from pbi_taskflow.emulator.scenario import apply_scenario
 

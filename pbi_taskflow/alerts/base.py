@@ -60,7 +60,8 @@ class AlertNotifier(BaseNotifier):  # type: ignore[misc]
         if unknown:
             msg = f"Invalid events {sorted(unknown)} for {type(self).__name__}: expected some of {', '.join(EVENTS)}."
             raise ConfigurationError(msg)
-        self.load(self.template, self.template_format)
+        if template is not None:  # check a custom template at DAG parse; built-in ones are tested
+            self.load(self.template, self.template_format)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r}, template={self.template!r})"

@@ -97,7 +97,8 @@ class EmailNotifier(AlertNotifier):
         self.subject = subject
         self.text_template = str(text_template) if text_template is not None else "email.txt.j2"
         super().__init__(conn_id, **kwargs)
-        self.load(self.text_template, "text")
+        if text_template is not None:
+            self.load(self.text_template, "text")
 
     def _connection(self) -> Any:
         from airflow.sdk import BaseHook

@@ -163,8 +163,8 @@ def build_facts(
     """Everything an alert template may use, with secrets hidden.
 
     Keys: ``event``, ``title``, ``summary``, ``dag_id``, ``task_id``, ``run_id``, ``try_number``,
-    ``max_tries``, ``map_index``, ``log_url``, ``datasets`` (one dict per dataset), ``failed`` (the
-    failed ones), ``error`` (``type``, ``message``, ``code``, ``request_id`` or None) and ``auth``
+    ``max_tries``, ``map_index``, ``log_url``, ``datasets`` (one dict per dataset, failed ones first),
+    ``failed`` (the failed ones), ``error`` (``type``, ``message``, ``code``, ``request_id`` or None) and ``auth``
     (``client_id``, ``tenant_id``, ``code``, ``advice`` or None).
 
     :param context: the Airflow callback context.
@@ -174,7 +174,7 @@ def build_facts(
     """
     event = event or detect_event(context)
     task = _task(context)
-    datasets = [_dataset(r) for r in results_from_context(context)]
+    datasets = sorted((_dataset(r) for r in results_from_context(context)), key=lambda d: not d["failed"])
     failed = [d for d in datasets if d["failed"]]
     exc = context.get("exception")
     error = None

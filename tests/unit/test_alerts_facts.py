@@ -119,3 +119,9 @@ def test_redaction_hides_planted_and_pattern_secrets() -> None:
         assert secret not in out
     exc = RefreshFailedError(f"failed with {planted}", results=[_result("S", RefreshStatus.FAILED, error_message=planted)])
     assert planted not in repr(build_facts({"exception": exc, "ti": StubTI(state="failed")}))
+
+
+def test_failed_datasets_come_first() -> None:
+    """Datasets are listed failed first, so a shortened list in a chat message still shows the failures."""
+    exc = RefreshFailedError("x", results=[_result("A", RefreshStatus.COMPLETED), _result("B", RefreshStatus.FAILED)])
+    assert [d["dataset"] for d in build_facts({"exception": exc, "ti": StubTI(state="failed")})["datasets"]] == ["B", "A"]

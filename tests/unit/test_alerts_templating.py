@@ -193,3 +193,17 @@ def test_templates_found_in_wheel_and_checkout_layouts(tmp_path: Path) -> None:
     assert templates_dir(wheel) == wheel / "templates"
     with pytest.raises(AlertTemplateError, match="missing"):
         templates_dir(tmp_path / "empty" / "pbi_taskflow")
+
+
+def test_many_datasets_stay_within_channel_limits() -> None:
+    """With 60 datasets, the Slack body keeps under 50 blocks and the Teams card under 28 KB, naming the rest."""
+    one = facts()["datasets"][0]
+    many = [{**one, "dataset": f"Model {i}", "error_message": "x" * 3000} for i in range(60)]
+    f = facts(datasets=many, failed=many)
+    slack = json.loads(load_template("slack_blocks.json.j2", "json").render(f))
+    assert len(slack["blocks"]) <= 50
+    assert "40 more dataset(s)" in json.dumps(slack)
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in slack["blocks"])
+    teams = load_template("teams_card.json.j2", "json").render(f)
+    assert len(teams.encode()) < 28 * 1024
+    assert "50 more dataset(s)" in teams

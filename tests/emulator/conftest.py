@@ -20,9 +20,9 @@ def emu_server() -> Iterator[Emulator]:
 
 @pytest.fixture
 def emu(emu_server: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    """The session emulator, reset, with ``REQUESTS_CA_BUNDLE`` pointing at its bundle (system CAs + its CA)."""
+    """The session emulator, reset, with ``REQUESTS_CA_BUNDLE`` pointing at its CA (overriding the system bundle)."""
     emu_server.reset()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu_server.ca_bundle)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu_server.ca_cert)  # emulator CA only: these tests reach nothing else
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     return emu_server
 

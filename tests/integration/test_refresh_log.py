@@ -134,3 +134,20 @@ def test_documented_health_query_numbers(sqlite_conn: Path) -> None:
     assert inventory["last_success"] == "2026-11-26 06:00:00.000000"
     assert inventory["last_failure"] == "2026-11-27 06:00:00.000000"
     assert inventory["median_duration_s"] == 12.0
+
+
+def test_connection_urls() -> None:
+    """Airflow connections map to SQLAlchemy URLs: sqlite by file path, postgres with an optional driver."""
+    from airflow.sdk import Connection
+
+    from pbi_taskflow.refresh_log import connection_url
+
+    sqlite = Connection(conn_id="a", conn_type="sqlite", host="/data/log.db")
+    assert connection_url(sqlite).render_as_string() == "sqlite:////data/log.db"
+    pg = Connection(conn_id="b", conn_type="postgres", host="pg.internal", port=5432, login="bi", password="p@ss/w",
+                    schema="analytics", extra=json.dumps({"driver": "psycopg"}))
+    url = connection_url(pg)
+    assert url.render_as_string(hide_password=True) == "postgresql+psycopg://bi:***@pg.internal:5432/analytics"
+    assert url.password == "p@ss/w"
+    with pytest.raises(ConfigurationError, match="accepts types sqlite, postgres"):
+        connection_url(Connection(conn_id="c", conn_type="http", host="x"))

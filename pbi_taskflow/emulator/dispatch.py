@@ -16,6 +16,7 @@ from pbi_taskflow.emulator.requestlog import RequestLog, RequestRecord
 from pbi_taskflow.emulator.wire import Request, Response, json_response
 
 _DISCOVERY = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration/?$", re.IGNORECASE)
+_KEYS = re.compile(r"^/(?P<tenant>[^/]+)/discovery/v2\.0/keys/?$", re.IGNORECASE)
 _TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$", re.IGNORECASE)
 
 
@@ -43,6 +44,9 @@ class Dispatcher:
         match = _TOKEN.match(request.path)
         if match and request.method == "POST":
             return "token", match.groupdict()
+        match = _KEYS.match(request.path)
+        if match and request.method == "GET":
+            return "keys", match.groupdict()
         return self.powerbi.route(request.method, request.path) or ("unknown", {})
 
     def _answer(self, endpoint: str, request: Request, params: dict[str, str], *, lost: bool) -> Response:
@@ -50,6 +54,8 @@ class Dispatcher:
             return self.entra.discovery(request, params["tenant"])
         if endpoint == "token":
             return self.entra.token(request, params["tenant"])
+        if endpoint == "keys":
+            return self.entra.keys(request, params["tenant"])
         if endpoint == "unknown":
             message = f"The emulator has no route for {request.method} {request.path}."
             return json_response(404, {"error": {"code": "NotFound", "message": message}})

@@ -7,6 +7,7 @@ import binascii
 import dataclasses
 import datetime as dt
 import hmac
+import json
 import secrets
 import threading
 import time
@@ -244,6 +245,14 @@ class Entra:
             "tenant_region_scope": "EU",
             "cloud_instance_name": "microsoftonline.com",
         })
+
+    def keys(self, request: Request, tenant: str) -> Response:
+        """``GET /{tenant}/discovery/v2.0/keys``: the key that signs access tokens and federated test tokens."""
+        if not self._known_tenant(tenant):
+            return aad_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.",
+                             request.headers.get("client-request-id"))
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._issuer_key.public_key()))
+        return json_response(200, {"keys": [{**jwk, "kid": self._issuer_kid, "use": "sig", "alg": "RS256"}]})
 
     def token(self, request: Request, tenant: str) -> Response:
         """``POST /{tenant}/oauth2/v2.0/token`` (client credentials grant)."""

@@ -241,3 +241,16 @@ def test_hand_made_certificate_assertions(emu: Emulator, cert: Any) -> None:
     for claims, code in cases:
         answer = _post_assertion(emu, client, _assertion(cert, claims, header))
         assert (answer.status_code, answer.json()["error_codes"]) == (401, [code]), claims
+
+
+def test_discovery_keys_verify_issued_tokens(emu: Emulator) -> None:
+    """The discovery document's jwks_uri serves the key that verifies the access tokens the emulator issues."""
+    import jwt as pyjwt
+
+    discovery = requests.get(f"{emu.authority}/v2.0/.well-known/openid-configuration").json()
+    assert discovery["issuer"] == f"{emu.authority}/v2.0"
+    jwk = requests.get(discovery["jwks_uri"]).json()["keys"][0]
+    access_token = token(emu)
+    claims = pyjwt.decode(access_token, pyjwt.PyJWK(jwk).key, algorithms=["RS256"],
+                          audience="https://analysis.windows.net/powerbi/api")
+    assert (claims["appid"], claims["tid"]) == (emu.client_id, emu.tenant_id)

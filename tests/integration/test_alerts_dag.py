@@ -110,6 +110,8 @@ def test_failing_refresh_alerts_every_channel_once(emulator: Any, pbi_connection
     alerts = [card_text, slack_text, html, smtp.messages[0].get_body(preferencelist=("plain",)).get_content()]
     for text in [*alerts, logs, json.dumps(result.xcom("refresh_finance"), default=str)]:
         assert secret not in text
+    assert teams.url not in logs  # webhook URLs carry a signature: never logged
+    assert slack.url not in logs
 
 
 def retrying_dag(dag_id: str) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+{%- if cookiecutter.alert_channel != "none" %}
 from collections.abc import Callable
+{%- endif %}
 from pathlib import Path
 from typing import Any
 

@@ -1,0 +1,152 @@
+"""Self-tests of the cookiecutter-dag template: a covering set of answers renders clean, linted, importable
+projects; the hook rejects each class of bad answer; representative projects pass their own tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pbi_taskflow import __version__
+from pbi_taskflow.scaffold import ScaffoldError, generate
+
+GUID_WS = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+GUID_DS = "9b2d7c1a-2e4f-4a6b-8c0d-1e2f3a4b5c6d"
+
+# Every auth method, alert channel, deferrable value and schedule form appears at least once.
+COMBINATIONS = {
+    "secret-teams": {"auth_method": "secret", "alert_channel": "teams", "deferrable": "no", "schedule": "@daily"},
+    "cert-slack-ids": {"auth_method": "certificate", "alert_channel": "slack", "deferrable": "yes",
+                       "schedule": "30 2 * * 1-5", "workspace": GUID_WS, "datasets": f"{GUID_DS}, Stock"},
+    "federated-email": {"auth_method": "federated", "alert_channel": "email", "deferrable": "no", "schedule": "None",
+                        "alert_target": "bi@example.com, oncall@example.org"},
+    "mi-none": {"auth_method": "managed_identity", "alert_channel": "none", "deferrable": "yes",
+                "schedule": "@hourly"},
+    "secret-email-conn": {"auth_method": "secret", "alert_channel": "email", "deferrable": "yes",
+                          "schedule": "*/15 * * * *", "conn_id": "pbi_prod", "alert_target": "bi@example.com"},
+    "cert-teams-names": {"auth_method": "certificate", "alert_channel": "teams", "deferrable": "no",
+                         "schedule": "0 6 1 JAN,JUL *", "datasets": "Sales Model, Stock Levels",
+                         "project_name": "Q-Reports 2", "owner": "Ana O'Neil", "alert_target": "ops_teams"},
+}
+
+LEFTOVER = re.compile(r"\{\{|\{%|%\}|\{#|(?<![.\w])cookiecutter\.(?!json)\w+")
+
+
+def _render(tmp_path: Path, name: str, **answers: str) -> Path:
+    return generate(tmp_path / name, answers={"project_name": f"Project {name}", **answers}, no_input=True)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("rendered")
+    return {name: _render(base, name, **answers) for name, answers in COMBINATIONS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_render_leaves_no_template_syntax(rendered, name):
+    """No file of the generated project contains leftover Jinja or cookiecutter variables."""
+    project = rendered[name]
+    files = [p for p in project.rglob("*") if p.is_file()]
+    assert len(files) >= 10
+    leftovers = {str(p.relative_to(project)): LEFTOVER.findall(p.read_text()) for p in files}
+    assert {k: v for k, v in leftovers.items() if v} == {}
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_render_passes_ruff_with_its_own_config(rendered, name):
+    """The generated Python passes ruff under the generated project's configuration."""
+    ruff = Path(sys.executable).with_name("ruff")
+    proc = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=rendered[name], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_render_imports_and_follows_its_policy(rendered, name, airflow_home):
+    """The generated DAG imports in Airflow and passes the policy its own conftest declares."""
+    from pbi_taskflow.testing import DagPolicy, assert_dag_integrity
+
+    answers = COMBINATIONS[name]
+    project = rendered[name]
+    policy = DagPolicy(require_failure_alert=answers["alert_channel"] != "none")
+    dags = assert_dag_integrity(project / "dags", policy=policy)
+    (dag,) = dags.values()
+    assert list(dag.task_dict) == ["extract", "transform", "refresh"]
+    assert dag.schedule == (None if answers["schedule"] == "None" else answers["schedule"])
+    refresh = dag.get_task("refresh")
+    assert refresh.conn_id == answers.get("conn_id", "powerbi_default")
+    assert bool(refresh.deferrable) is (answers["deferrable"] == "yes")
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_render_config_env_and_pins(rendered, name):
+    """The workspace config lists the datasets; .env.example has placeholders only; the package is pinned."""
+    answers = COMBINATIONS[name]
+    project = rendered[name]
+    config = yaml.safe_load((project / "config" / "powerbi.yaml").read_text())
+    expected = [d.strip() for d in answers.get("datasets", "Sales, Inventory").split(",")]
+    assert [d["name"] for d in config["datasets"]] == expected
+    assert config["workspace"] == answers.get("workspace", "Finance")
+    env = (project / ".env.example").read_text()
+    conn_var = f"AIRFLOW_CONN_{answers.get('conn_id', 'powerbi_default').upper()}="
+    assert conn_var in env
+    assert answers["auth_method"] in env or answers["auth_method"] == "secret"
+    for value in re.findall(r'"(?:password|certificate_password)": "([^"]*)"', env):
+        assert value.startswith("<")
+        assert value.endswith(">")
+    assert f"pbi-taskflow=={__version__}" in (project / "requirements.txt").read_text()
+    assert f"pbi-taskflow=={__version__}" in (project / "pyproject.toml").read_text()
+
+
+BAD_ANSWERS = {
+    "dag id not an identifier": ({"dag_id": "sales-refresh"}, "dag_id 'sales-refresh': must be a Python identifier"),
+    "dag id a keyword": ({"dag_id": "class"}, "dag_id 'class'"),
+    "cron with 4 fields": ({"schedule": "0 6 * *"}, "has 4 fields; a cron expression has 5"),
+    "cron out of range": ({"schedule": "0 24 * * *"}, "hour value '24' is not between 0 and 23"),
+    "cron bad step": ({"schedule": "*/0 * * * *"}, "minute step '0' must be a positive number"),
+    "unknown preset": ({"schedule": "@fortnightly"}, "unknown preset '@fortnightly'"),
+    "malformed workspace GUID": ({"workspace": "3f2504e0-4f89-41d3-9a0c-0305e82c33"}, "looks like an id but is not a GUID"),
+    "malformed dataset GUID": ({"datasets": "Sales, 9b2d7c1a-2e4f-4a6b-8c0d"}, "dataset '9b2d7c1a-2e4f-4a6b-8c0d'"),
+    "empty dataset entry": ({"datasets": "Sales,,Stock"}, "an entry is empty"),
+    "duplicate dataset": ({"datasets": "Sales, sales"}, "listed more than once"),
+    "malformed email": ({"alert_channel": "email", "alert_target": "bi@example"}, "not a valid email address"),
+    "webhook URL instead of conn id": ({"alert_channel": "teams", "alert_target": "https://example.com/hook"},
+                                       "never the URL itself"),
+    "conn id with dashes": ({"conn_id": "power-bi"}, "conn_id 'power-bi'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ANSWERS))
+def test_hook_rejects_bad_answers(tmp_path, capfd, case):
+    """The pre_gen_project hook rejects each class of bad answer with a message naming it; nothing is generated."""
+    answers, expected = BAD_ANSWERS[case]
+    with pytest.raises(ScaffoldError, match="rejected"):
+        generate(tmp_path, answers=answers, no_input=True)
+    assert expected in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hook_lists_all_problems_at_once(tmp_path, capfd):
+    """Several bad answers are reported together, so one rerun fixes them all."""
+    with pytest.raises(ScaffoldError):
+        generate(tmp_path, answers={"dag_id": "1x", "schedule": "bad", "alert_channel": "email",
+                                    "alert_target": "nope"}, no_input=True)
+    err = capfd.readouterr().err
+    assert err.count("\n  - ") == 3
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["secret-teams", "cert-slack-ids"])
+def test_generated_project_tests_pass(rendered, name):
+    """The generated project's own test suite passes offline, first try, in a fresh pytest process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=rendered[name],
+                          env=env, capture_output=True, text=True, timeout=400, check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert "4 passed" in proc.stdout

@@ -48,17 +48,11 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         )
 
     async def _client(self) -> Any:
-        from pbi_taskflow.aclient import AsyncPowerBIClient
         from pbi_taskflow.connection import aget_settings
 
         settings = await aget_settings(self.conn_id)
-        credential = await asyncio.to_thread(settings.build_credential)
-        options: dict[str, Any] = {}
-        if settings.timeout:
-            options["timeout"] = (min(10.0, settings.timeout), settings.timeout)
-        return AsyncPowerBIClient(
-            credential=credential, cloud=settings.cloud, ca_bundle=settings.ca_bundle, conn_id=self.conn_id, **options
-        )
+        # Imports and credential set-up happen off the event loop: they may read files and load modules.
+        return await asyncio.to_thread(_build_client, settings, self.conn_id)
 
     def _event(self, status: str, run: RefreshRun, error: str | None = None) -> TriggerEvent:
         payload: dict[str, Any] = {"status": status, "run": run.to_dict()}
@@ -123,6 +117,18 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                     self.log.warning("Could not cancel refresh %s: %s", handle.refresh_id, exc)
         finally:
             await client.aclose()
+
+
+def _build_client(settings: Any, conn_id: str) -> Any:
+    from pbi_taskflow.aclient import AsyncPowerBIClient
+
+    options: dict[str, Any] = {}
+    if settings.timeout:
+        options["timeout"] = (min(10.0, settings.timeout), settings.timeout)
+    return AsyncPowerBIClient(
+        credential=settings.build_credential(), cloud=settings.cloud, ca_bundle=settings.ca_bundle, conn_id=conn_id,
+        **options,
+    )
 
 
 __all__ = ["PowerBIRefreshTrigger"]

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", metavar="FILE", help="scenario YAML/JSON file (default: a demo workspace)")
     parser.add_argument("--time-scale", type=float, default=1.0, metavar="X",
                         help="emulated seconds per real second (default 1)")
+    parser.add_argument("--tenant-id", help="fixed tenant id (default: a random GUID)")
+    parser.add_argument("--client-id", help="fixed client id of the default app (default: a random GUID)")
+    parser.add_argument("--client-secret", help="fixed secret of the default app (default: random)")
     parser.add_argument("--json", action="store_true",
                         help="print one line of JSON with the connection facts first, then serve")
     return parser
@@ -87,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pbi_taskflow.emulator.server import Emulator
 
     try:
-        emu = Emulator(port=args.port, time_scale=args.time_scale, seed=args.seed or DEFAULT_SCENARIO)
+        emu = Emulator(port=args.port, time_scale=args.time_scale, seed=args.seed or DEFAULT_SCENARIO,
+                       tenant_id=args.tenant_id, client_id=args.client_id, client_secret=args.client_secret)
         emu.start()
     except (ValueError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")

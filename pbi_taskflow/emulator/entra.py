@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pbi_taskflow.emulator.state import check_guid
 from pbi_taskflow.emulator.wire import Request, Response, json_response
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -184,6 +185,8 @@ class Entra:
     def add_app(self, client_id: str, tenant_id: str, *, secret: str | None = None, secret_expired: bool = False,
                 certificate_pem: str | bytes | None = None,
                 federated: list[dict[str, str]] | None = None) -> App:
+        check_guid(client_id, "client_id")
+        check_guid(tenant_id, "tenant_id")
         with self.lock:
             self.tenants.add(tenant_id.lower())
             app = self.apps.get(client_id.lower())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pbi_taskflow.emulator.clock import EmulatedClock
 from pbi_taskflow.emulator.faults import FaultQueue
 from pbi_taskflow.emulator.requestlog import RequestLog, RequestRecord
-from pbi_taskflow.emulator.state import PowerBIState, new_id
+from pbi_taskflow.emulator.state import PowerBIState, check_guid, new_id
 from pbi_taskflow.emulator.wire import Request, Response
 
 if TYPE_CHECKING:
@@ -51,8 +51,8 @@ class Emulator:
         self._port = port
         self._initial_time_scale = time_scale
         self._initial_token_lifetime = token_lifetime
-        self.tenant_id = (tenant_id or new_id()).lower()
-        self.client_id = (client_id or new_id()).lower()
+        self.tenant_id = check_guid(tenant_id or new_id(), "tenant_id")
+        self.client_id = check_guid(client_id or new_id(), "client_id")
         self.client_secret = client_secret or f"{secrets.token_urlsafe(6)}~{secrets.token_urlsafe(24)}"
         self._clock = EmulatedClock(time_scale)
         self.state = PowerBIState(self._clock)

@@ -29,6 +29,16 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def check_guid(value: str, what: str) -> str:
+    """``value`` lower-cased if it is a GUID, else a ``ValueError`` naming ``what``."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        msg = f"{what} must be a GUID like Entra's and Power BI's (e.g. {new_id()}), got {value!r}."
+        raise ValueError(msg) from None
+    return value.lower()
+
+
 def _check_outcome(outcome: str) -> str:
     for known in OUTCOMES:
         if outcome.lower() == known.lower():
@@ -172,7 +182,7 @@ class PowerBIState:
 
     def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True) -> WorkspaceState:
         with self.lock:
-            ws = WorkspaceState(id=(id or new_id()).lower(), name=name, dedicated=dedicated,
+            ws = WorkspaceState(id=check_guid(id or new_id(), "workspace id"), name=name, dedicated=dedicated,
                                 capacity_id=new_id() if dedicated else None)
             if ws.id in self.workspaces:
                 msg = f"A workspace with id {ws.id} already exists in the emulator."
@@ -190,7 +200,7 @@ class PowerBIState:
                     error_message: str | None = None) -> DatasetState:
         with self.lock:
             ws = self.workspace(workspace)
-            ds = DatasetState(id=(id or new_id()).lower(), name=name, workspace_id=ws.id, refreshable=refreshable,
+            ds = DatasetState(id=check_guid(id or new_id(), "dataset id"), name=name, workspace_id=ws.id, refreshable=refreshable,
                               duration=_check_duration(duration), outcome=_check_outcome(outcome),
                               error_code=error_code, error_message=error_message)
             if any(ds.id in w.datasets for w in self.workspaces.values()):

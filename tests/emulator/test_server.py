@@ -47,3 +47,10 @@ def test_stop_cuts_pooled_connections_and_is_idempotent(monkeypatch: pytest.Monk
         session.get(url, timeout=10)
     emu.stop()
     assert not emu.running
+
+
+@pytest.mark.parametrize("kwargs", [{"tenant_id": "contoso"}, {"client_id": "my-app"}])
+def test_ids_must_be_guids(kwargs: dict[str, str]) -> None:
+    """Tenant and client ids that are not GUIDs are refused up front, as Entra would never issue them."""
+    with pytest.raises(ValueError, match="GUID"):
+        Emulator(**kwargs)

@@ -55,7 +55,7 @@ class AlertNotifier(BaseNotifier):  # type: ignore[misc]
         self.title = title
         self.template = str(template) if template is not None else self.default_template
         self.only_failed_datasets = only_failed_datasets
-        self.events = tuple(events) if events is not None else EVENTS
+        self.events = (events,) if isinstance(events, str) else tuple(events) if events is not None else EVENTS
         unknown = set(self.events) - set(EVENTS)
         if unknown:
             msg = f"Invalid events {sorted(unknown)} for {type(self).__name__}: expected some of {', '.join(EVENTS)}."

@@ -287,6 +287,7 @@ def test_events_filter_skips_other_events(webhook: WebhookReceiver, monkeypatch:
         state = "up_for_retry"
 
     TeamsNotifier("teams_test", events=["failure"])({**failure_context(), "ti": RetryTI()})
+    TeamsNotifier("teams_test", events="failure")({**failure_context(), "ti": RetryTI()})
     assert webhook.posts == []
     with pytest.raises(ConfigurationError, match="Invalid events"):
         TeamsNotifier("teams_test", events=["sometimes"])

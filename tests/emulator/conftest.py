@@ -14,7 +14,7 @@ from .helpers import token
 
 @pytest.fixture(scope="session")
 def emu_server() -> Iterator[Emulator]:
-    with Emulator(time_scale=20.0) as server:
+    with Emulator() as server:  # real-time clock; tests jump it with emu.advance()
         yield server
 
 

@@ -72,7 +72,7 @@ def test_failed_refresh_reports_service_exception_json(emu: Emulator, api: Any, 
     emu.set_refresh(sales["ds"], outcome="Failed", error_code="ModelRefreshFailed_CredentialsNotSpecified",
                     error_message="Credentials are missing for the SQL source.")
     answer = _enhanced(api, sales)
-    emu.sleep(4.5)
+    emu.advance(4.5)
     entry = _history(api, sales)[0]
     assert entry["status"] == "Failed"
     assert isinstance(entry["serviceExceptionJson"], str)
@@ -90,7 +90,7 @@ def test_other_outcomes_map_to_history_status(emu: Emulator, api: Any, sales: di
     """Disabled, Cancelled and TimedOut outcomes end with the matching history status."""
     emu.set_refresh(sales["ds"], outcome=outcome)
     _enhanced(api, sales)
-    emu.sleep(4.5)
+    emu.advance(4.5)
     entry = _history(api, sales)[0]
     assert (entry["status"], entry["extendedStatus"]) == (history_status, outcome)
 
@@ -173,7 +173,7 @@ def test_shared_capacity_quota_and_enhanced_rejection(emu: Emulator, api: Any) -
     for n in range(7):
         emu.add_history(ds["id"], ago=3600 * (n + 1), refresh_type="Scheduled")
     assert api.post(f"{base}/refreshes").status_code == 202  # the 8th
-    emu.sleep(1.5)
+    emu.advance(1.5)
     over = api.post(f"{base}/refreshes")
     assert over.status_code == 400
     assert over.json()["error"]["message"] == ("Invalid dataset refresh request. Number of refresh requests in last "
@@ -209,11 +209,41 @@ def test_history_top_defaults_to_60_newest_first(emu: Emulator, api: Any, sales:
 
 
 def test_time_scale_runs_the_emulated_clock_faster(emu: Emulator) -> None:
-    """With time_scale=20 the emulated clock moves at least 20 times as far as real time."""
+    """With time_scale=20 the emulated clock moves 20 times as far as real time, and emu.sleep() follows it."""
+    emu.time_scale = 20.0
     before_emulated, before_real = emu.clock(), time.monotonic()
     time.sleep(0.1)
     emulated = (emu.clock() - before_emulated).total_seconds()
     real = time.monotonic() - before_real
-    assert emu.time_scale == 20.0
     assert emulated >= 20.0 * 0.1
-    assert emulated == pytest.approx(real * 20.0, rel=0.2)
+    assert emulated == pytest.approx(real * 20.0, rel=0.5)
+    before_emulated = emu.clock()
+    emu.sleep(2.0)
+    assert (emu.clock() - before_emulated).total_seconds() >= 2.0
+
+
+def test_refresh_runs_on_the_scaled_clock(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """A 4 s emulated refresh completes after 4 emulated seconds of real waiting at time_scale=20."""
+    emu.time_scale = 20.0
+    assert api.post(f"{sales['base']}/refreshes").status_code == 202
+    emu.sleep(4.5)
+    assert _history(api, sales)[0]["status"] == "Completed"
+
+
+def test_concurrent_posts_start_exactly_one_refresh(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """Ten simultaneous POSTs for one dataset: one 202, nine 400 "already executing", one history entry."""
+    import concurrent.futures
+
+    import requests
+
+    emu.set_refresh(sales["ds"], duration=3600)
+    headers = {"Authorization": api.headers["Authorization"]}
+
+    def post(_: int) -> int:
+        with requests.Session() as session:
+            return session.post(f"{sales['base']}/refreshes", headers=headers, timeout=30).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(post, range(10)))
+    assert statuses == [202] + [400] * 9
+    assert len(_history(api, sales)) == 1

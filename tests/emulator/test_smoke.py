@@ -14,7 +14,7 @@ def test_standard_refresh_completes_and_history_matches_request_id(emu: Emulator
     request_id = posted.headers["RequestId"]
     entry = api.get(f"{sales['base']}/refreshes", params={"$top": 1}).json()["value"][0]
     assert (entry["requestId"], entry["status"]) == (request_id, "Unknown")
-    emu.sleep(4.5)
+    emu.advance(4.5)
     entry = api.get(f"{sales['base']}/refreshes", params={"$top": 1}).json()["value"][0]
     assert entry["status"] == "Completed"
     assert "endTime" in entry

@@ -126,7 +126,9 @@ def test_stop_returns_while_a_slow_answer_is_pending(monkeypatch: pytest.MonkeyP
 
     client = threading.Thread(target=call, daemon=True)
     client.start()
-    while emu.faults.pending():
+    for _ in range(500):  # bounded: wait until the request holds the slow fault
+        if not emu.faults.pending():
+            break
         threading.Event().wait(0.02)
     stopper = threading.Thread(target=emu.stop, daemon=True)
     stopper.start()

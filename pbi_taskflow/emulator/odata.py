@@ -104,7 +104,8 @@ class _Parser:
             right = self.value()
             self.take(")")
             func = _FUNCS_2[name]
-            return lambda row: _as_str(left(row)) is not None and func(_as_str(left(row)) or "", _as_str(right(row)) or "")
+            return lambda row: _as_str(left(row)) is not None and func(_as_str(left(row)) or "",
+                                                                        _as_str(right(row)) or "")
         left = self.value()
         op = self.take()[1].lower()
         if op not in ("eq", "ne"):

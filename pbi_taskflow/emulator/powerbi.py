@@ -24,18 +24,19 @@ from pbi_taskflow.emulator.wire import Request, Response, empty_response, json_r
 
 Handler = Callable[[Request, dict[str, str]], Response]
 
-_ID = r"(?P<{}>[^/]+)"
-_BASE = r"/v1\.0/myorg/groups"
+def _path(suffix: str) -> re.Pattern[str]:
+    return re.compile(rf"^/v1\.0/myorg/groups{suffix}/?$", re.IGNORECASE)
+
+
+_DATASET = "/(?P<g>[^/]+)/datasets/(?P<d>[^/]+)"
 ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
-    ("GET", "groups", re.compile(rf"^{_BASE}/?$", re.IGNORECASE)),
-    ("GET", "datasets", re.compile(rf"^{_BASE}/{_ID.format('g')}/datasets/?$", re.IGNORECASE)),
-    ("GET", "dataset", re.compile(rf"^{_BASE}/{_ID.format('g')}/datasets/{_ID.format('d')}/?$", re.IGNORECASE)),
-    ("POST", "refresh_post", re.compile(rf"^{_BASE}/{_ID.format('g')}/datasets/{_ID.format('d')}/refreshes/?$", re.IGNORECASE)),
-    ("GET", "history", re.compile(rf"^{_BASE}/{_ID.format('g')}/datasets/{_ID.format('d')}/refreshes/?$", re.IGNORECASE)),
-    ("GET", "details", re.compile(rf"^{_BASE}/{_ID.format('g')}/datasets/{_ID.format('d')}/refreshes/"
-                                  rf"{_ID.format('r')}/?$", re.IGNORECASE)),
-    ("DELETE", "cancel", re.compile(rf"^{_BASE}/{_ID.format('g')}/datasets/{_ID.format('d')}/refreshes/"
-                                    rf"{_ID.format('r')}/?$", re.IGNORECASE)),
+    ("GET", "groups", _path("")),
+    ("GET", "datasets", _path("/(?P<g>[^/]+)/datasets")),
+    ("GET", "dataset", _path(_DATASET)),
+    ("POST", "refresh_post", _path(f"{_DATASET}/refreshes")),
+    ("GET", "history", _path(f"{_DATASET}/refreshes")),
+    ("GET", "details", _path(f"{_DATASET}/refreshes/(?P<r>[^/]+)")),
+    ("DELETE", "cancel", _path(f"{_DATASET}/refreshes/(?P<r>[^/]+)")),
 ]
 
 TOKEN_EXPIRED = {"error": {"code": "TokenExpired",

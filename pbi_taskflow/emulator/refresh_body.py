@@ -120,7 +120,8 @@ def parse_refresh_body(raw: bytes) -> RefreshBody:
         "maxParallelism": lambda v: _int(v, "maxParallelism", 1),
         "retryCount": lambda v: _int(v, "retryCount", 0),
         "objects": _objects,
-        "applyRefreshPolicy": lambda v: v if isinstance(v, bool) else _choice(v, ("true", "false"), "applyRefreshPolicy"),
+        "applyRefreshPolicy": lambda v: v if isinstance(v, bool) else _choice(v, ("true", "false"),
+                                                                               "applyRefreshPolicy"),
         "effectiveDate": _effective_date,
         "timeout": _timeout,
     }

@@ -200,7 +200,8 @@ class PowerBIState:
                     error_message: str | None = None) -> DatasetState:
         with self.lock:
             ws = self.workspace(workspace)
-            ds = DatasetState(id=check_guid(id or new_id(), "dataset id"), name=name, workspace_id=ws.id, refreshable=refreshable,
+            ds = DatasetState(id=check_guid(id or new_id(), "dataset id"), name=name, workspace_id=ws.id,
+                              refreshable=refreshable,
                               duration=_check_duration(duration), outcome=_check_outcome(outcome),
                               error_code=error_code, error_message=error_message)
             if any(ds.id in w.datasets for w in self.workspaces.values()):
@@ -245,10 +246,12 @@ class PowerBIState:
                 end = now - dt.timedelta(seconds=ago if ago is not None else 3600.0)
             begin = start or end - span
             run = self._new_run(ds, refresh_type=refresh_type, start=begin, duration=span.total_seconds(),
-                                outcome=_check_outcome(status), error_code=error_code, error_message=error_message)
+                                outcome=_check_outcome(status), error_code=error_code, error_message=error_message,
+                                enhanced=refresh_type == "ViaEnhancedApi")
             if run.is_running(now):
                 ds.runs.remove(run)
-                msg = "add_history adds finished refreshes only; its end lies in the future. Use start_external_refresh."
+                msg = ("add_history adds finished refreshes only; its end lies in the future. "
+                       "Use start_external_refresh.")
                 raise ValueError(msg)
             return run
 

@@ -93,7 +93,8 @@ def test_sigterm_stops_the_banner_mode(tmp_path: Any) -> None:
 def test_seed_file_replaces_the_default_scenario(tmp_path: Any) -> None:
     """--seed FILE serves that scenario's workspaces instead of the default one; fixed credentials are used."""
     seed = tmp_path / "seed.yaml"
-    seed.write_text("workspaces:\n  - name: Ops\n    datasets:\n      - {name: Tickets, duration: 2}\n", encoding="utf-8")
+    seed.write_text("workspaces:\n  - name: Ops\n    datasets:\n      - {name: Tickets, duration: 2}\n",
+                    encoding="utf-8")
     process = _spawn("--json", "--seed", str(seed), "--client-id", "12345678-0000-0000-0000-000000000001",
                      "--client-secret", "fixed-secret")
     try:

@@ -34,7 +34,8 @@ def test_filter_selects_matching_rows(expression: str, ids: list[str]) -> None:
     assert [r["id"] for r in ROWS if predicate(r)] == ids
 
 
-@pytest.mark.parametrize("expression", ["name gt 'a'", "name eq", "contains(name 'a')", "name eq 'open", "(name eq 'a'"])
+@pytest.mark.parametrize("expression",
+                         ["name gt 'a'", "name eq", "contains(name 'a')", "name eq 'open", "(name eq 'a'"])
 def test_invalid_filters_raise_filter_error(expression: str) -> None:
     """Malformed or unsupported expressions raise FilterError with a message."""
     with pytest.raises(FilterError, match="Invalid"):

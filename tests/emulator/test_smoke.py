@@ -7,7 +7,8 @@ from typing import Any
 from pbi_taskflow.emulator import Emulator
 
 
-def test_standard_refresh_completes_and_history_matches_request_id(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+def test_standard_refresh_completes_and_history_matches_request_id(emu: Emulator, api: Any,
+                                                                   sales: dict[str, str]) -> None:
     """A standard refresh answers 202 with a RequestId that names the history entry, which completes."""
     posted = api.post(f"{sales['base']}/refreshes", json={"notifyOption": "NoNotification"})
     assert posted.status_code == 202

@@ -341,11 +341,36 @@ def _where(workspace: str | None, dataset: str | None) -> str:
     return (" for " + " in ".join(parts)) if parts else ""
 
 
+def is_tls_verification_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (from requests, httpx or ssl) is a failed certificate verification."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "CERTIFICATE_VERIFY_FAILED" in str(current) or type(current).__name__ == "SSLCertVerificationError":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def tls_error(what: str, exc: BaseException, **kwargs: Any) -> TransportError:
+    """A TLS verification failure: not transient, and the fix is a CA bundle."""
+    error = TransportError(
+        f"TLS certificate verification failed for {what} ({type(exc).__name__}). If the server uses a private or "
+        "test CA, set the connection's ca_bundle to a PEM file that trusts it.",
+        **kwargs,
+    )
+    error.__dict__["transient"] = False
+    return error
+
+
 def transport_error(request: ApiRequest, what: str, exc: BaseException) -> TransportError:
     """The error for a call that got no answer (``what``: "timed out", "connection failed")."""
+    where = _where(request.workspace, request.dataset)
+    if is_tls_verification_failure(exc):
+        return tls_error(f"Power BI {request.operation}{where}", exc, workspace=request.workspace, dataset=request.dataset)
     return TransportError(
-        f"Power BI {request.operation}{_where(request.workspace, request.dataset)} {what} before an answer arrived "
-        f"({type(exc).__name__}); usually transient.",
+        f"Power BI {request.operation}{where} {what} before an answer arrived ({type(exc).__name__}); usually transient.",
         workspace=request.workspace,
         dataset=request.dataset,
     )

@@ -53,7 +53,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, RefreshQuotaExceededError):
         return False
     if isinstance(exc, (ThrottledError, TransportError)):
-        return True
+        return bool(exc.__dict__.get("transient", True))
     if isinstance(exc, ServerError):
         return exc.status is None or exc.status in RETRY_STATUSES
     return False

@@ -164,14 +164,12 @@ def _from_exception(
     secrets: tuple[str, ...],
     base: dict[str, Any],
 ) -> PowerBIError:
-    from pbi_taskflow.auth._http import is_tls_error, transport_errors
+    from pbi_taskflow.api import is_tls_verification_failure, tls_error
+    from pbi_taskflow.auth._http import transport_errors
 
     text = _scrub(str(exc), secrets)
-    if is_tls_error(exc):
-        return TransportError(
-            f"TLS verification failed while requesting a token from {authority}: {text}. If the authority uses a "
-            "private CA, set the connection's ca_bundle to a PEM file that trusts it."
-        )
+    if is_tls_verification_failure(exc):
+        return tls_error(f"the token request to {authority}", exc)
     if isinstance(exc, transport_errors()):
         return TransportError(f"Could not reach Entra ID at {authority} to get a token for {who}: {text}")
     match = _HTTP_STATUS_RE.search(str(exc))

@@ -51,8 +51,3 @@ class TrustSession(requests.Session):
 def transport_errors() -> tuple[type[BaseException], ...]:
     """The ``requests`` exceptions that mean no usable answer arrived."""
     return (requests.ConnectionError, requests.Timeout)
-
-
-def is_tls_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a TLS verification failure."""
-    return isinstance(exc, requests.exceptions.SSLError)

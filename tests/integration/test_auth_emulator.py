@@ -24,6 +24,7 @@ from pbi_taskflow.errors import (
     SecretExpiredError,
     ServerError,
     ThrottledError,
+    TransportError,
     UnknownClientError,
     UnknownTenantError,
 )
@@ -265,3 +266,16 @@ def test_refresh_in_renews_proactively_and_survives_an_outage(emulator):
     emulator.inject("token", "error", status=503)
     assert cred.get_token().token == second.token
     assert emulator.count("token") == 3
+
+
+def test_untrusted_authority_fails_fast_with_ca_bundle_advice(emulator, monkeypatch):
+    """Without the emulator's CA the token request fails once (not retried) and says to set ca_bundle."""
+    from pbi_taskflow.retry import is_transient
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    cred = ClientSecretCredential(emulator.tenant_id, emulator.client_id, emulator.client_secret, cloud=_cloud(emulator))
+    with pytest.raises(TransportError) as info:
+        cred.get_token()
+    assert "ca_bundle" in str(info.value)
+    assert not is_transient(info.value)
+    assert emulator.client_secret not in str(info.value)

@@ -368,3 +368,17 @@ def test_throttle_count_counts_every_429(emu):
         client.get_refresh_state(handle)
         assert client.throttle_count == 3
         assert client.waits == [1.0, 2.0, 2.0]
+
+
+def test_untrusted_api_fails_once_with_ca_bundle_advice(emu):
+    """A Power BI endpoint whose certificate is not trusted fails without retries and names ca_bundle."""
+    from pbi_taskflow.errors import TransportError
+
+    with make_client(emu) as trusted:
+        token_client = trusted.credential
+        token_client.get_token()
+    client = PowerBIClient(credential=token_client, retry=RetryPolicy(sleep=lambda s: None))  # no ca_bundle
+    assert client.api_root == emu.api_root
+    with pytest.raises(TransportError, match="ca_bundle"):
+        client.list_workspaces()
+    assert emu.count("groups") == 0

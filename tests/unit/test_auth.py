@@ -34,6 +34,7 @@ from pbi_taskflow.errors import (
     UnknownClientError,
     UnknownTenantError,
 )
+from pbi_taskflow.retry import is_transient
 
 TENANT = "5a061bcf-d29a-4132-9c12-998b57433899"
 CLIENT = "41154af5-3761-4a5e-9fc0-7bbee6062cbc"
@@ -111,9 +112,10 @@ def test_exceptions_from_msal_are_mapped():
     assert isinstance(_map(MsalServiceError("HTTP Error: 503")), ServerError)
     assert _map(MsalServiceError("HTTP Error: 502")).status == 502
     assert isinstance(_map(requests.ConnectionError("refused")), TransportError)
-    ssl = _map(requests.exceptions.SSLError("certificate verify failed"))
+    ssl = _map(requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))
     assert isinstance(ssl, TransportError)
     assert "ca_bundle" in str(ssl)
+    assert not is_transient(ssl)
     tenant = _map(ValueError("Unable to get authority configuration for https://x/t"))
     assert isinstance(tenant, UnknownTenantError)
 

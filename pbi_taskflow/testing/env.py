@@ -64,14 +64,17 @@ def configure_airflow_env(home: str | os.PathLike[str] | None = None, *, keep: b
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ.setdefault("AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY", "1")
     os.environ.setdefault("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
+    os.environ.setdefault("AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS", "False")
     return path
 
 
-def migrate_db(*, reset: bool = True) -> None:
-    """Create the metadata tables once per process (idempotent, thread-safe).
+def migrate_db(*, reset: bool = False) -> None:
+    """Create (or upgrade) the metadata tables once per process (idempotent, thread-safe).
 
-    :param reset: drop and recreate the tables (fast on a fresh SQLite file); ``False`` runs the
-        normal migration and keeps existing data (used for a kept ``AIRFLOW_HOME``).
+    A new database is created straight from the ORM models, which is the fast path for the fresh
+    SQLite file of a temporary home; an existing one is migrated and keeps its data.
+
+    :param reset: drop every table first (clears an existing database).
     """
     from airflow import settings
 

@@ -66,7 +66,7 @@ def airflow_home() -> Path:
     """The isolated Airflow home of this test session, with its SQLite metadata database migrated (once)."""
     if "home" not in _STATE:
         pytest.skip("pbi_taskflow could not isolate AIRFLOW_HOME (airflow was imported too early); see the warning")
-    migrate_db(reset=bool(_STATE.get("temporary")))
+    migrate_db()
     return Path(_STATE["home"])
 
 

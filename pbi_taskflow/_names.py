@@ -1,13 +1,14 @@
-"""Name-or-id matching for workspaces and datasets, shared by both clients (pure)."""
+"""Which workspace or dataset a name means, and which workspaces a connection may touch (pure)."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from pbi_taskflow.api import is_guid
-from pbi_taskflow.errors import AmbiguousNameError, UnknownNameError
+from pbi_taskflow.errors import AmbiguousNameError, ConfigurationError, UnknownNameError, WorkspaceNotAllowedError
 from pbi_taskflow.models import Dataset, Workspace
 
 T = TypeVar("T", Workspace, Dataset)
@@ -60,3 +61,59 @@ def pick(items: Sequence[T], wanted: str, *, kind: str, container: str | None = 
         "its workspace."
     )
     raise UnknownNameError(msg, candidates=candidates, workspace=ws, dataset=ds)
+
+
+def normalise_allowed(value: Iterable[str] | str | None) -> tuple[str, ...]:
+    """An allow-list from a list or a comma-separated string; blanks dropped."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            msg = f"Invalid allowed_workspaces entry {item!r}: expected workspace names or ids (strings)."
+            raise ConfigurationError(msg)
+        if item.strip():
+            out.append(item.strip())
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class AllowList:
+    """The workspaces (names or ids, case-insensitive) a connection may refresh; empty allows all.
+
+    :param entries: allowed workspace names or ids.
+    :param conn_id: the connection, for messages.
+    """
+
+    entries: tuple[str, ...] = ()
+    conn_id: str | None = None
+
+    def allows(self, *values: str) -> bool:
+        """Whether any of ``values`` (a workspace's name and/or id) is listed."""
+        folded = {a.casefold() for a in self.entries}
+        return any(v.strip().casefold() in folded for v in values if v)
+
+    def error(self, workspace: str) -> WorkspaceNotAllowedError:
+        """The error for a workspace outside the list."""
+        conn = f"connection {self.conn_id!r}" if self.conn_id else "this client"
+        listing = ", ".join(repr(a) for a in self.entries)
+        msg = (
+            f"Workspace {workspace!r} is not allowed for {conn}: its allowed_workspaces are {listing}. Add the "
+            "workspace (name or id) to the connection's allowed_workspaces, or refresh a dataset in an allowed workspace."
+        )
+        return WorkspaceNotAllowedError(msg, workspace=workspace)
+
+    def check(self, workspace: str) -> bool:
+        """Raise unless ``workspace`` may be used; ``False`` means "decided only once resolved".
+
+        A name or id found in the list passes at once. A GUID when the list holds only GUIDs (or a
+        name when it holds only names) fails at once, before any HTTP call. Otherwise the resolved
+        workspace's id and name must be checked with :meth:`allows`.
+        """
+        if not self.entries or self.allows(workspace):
+            return True
+        guids = [is_guid(a) for a in self.entries]
+        if (is_guid(workspace) and all(guids)) or (not is_guid(workspace) and not any(guids)):
+            raise self.error(workspace)
+        return False

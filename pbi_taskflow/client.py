@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow import api
 from pbi_taskflow._clientbase import STATUS_TOP, ClientBase, Timeout, utcnow
-from pbi_taskflow._names import pick
+from pbi_taskflow._names import normalise_allowed
+from pbi_taskflow._resolve import NameResolver
 from pbi_taskflow.auth import AccessToken, Credential
 from pbi_taskflow.clouds import Cloud
 from pbi_taskflow.errors import (
-    ConfigurationError,
     EnhancedRefreshNotSupportedError,
     InvalidRequestError,
     NotFoundError,
@@ -29,17 +29,12 @@ from pbi_taskflow.errors import (
     RefreshAlreadyRunningError,
     ThrottledError,
     TokenExpiredError,
-    WorkspaceNotAllowedError,
 )
 from pbi_taskflow.models import (
-    Dataset,
     Handle,
     HistoryEntry,
-    Refresh,
-    RefreshOptions,
     RefreshState,
     Target,
-    Workspace,
     parse_timestamp,
 )
 from pbi_taskflow.retry import RetryPolicy, is_transient, log_retry
@@ -55,22 +50,7 @@ ADOPT_WAITS = (0.0, 1.0, 2.0, 4.0)
 CLOCK_SKEW = dt.timedelta(seconds=5)
 
 
-def normalise_allowed(value: Iterable[str] | str | None) -> tuple[str, ...]:
-    """An allow-list from a list or a comma-separated string; blanks dropped."""
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out = []
-    for item in items:
-        if not isinstance(item, str):
-            msg = f"Invalid allowed_workspaces entry {item!r}: expected workspace names or ids (strings)."
-            raise ConfigurationError(msg)
-        if item.strip():
-            out.append(item.strip())
-    return tuple(out)
-
-
-class PowerBIClient(ClientBase):
+class PowerBIClient(NameResolver, ClientBase):
     """A Power BI REST client for one service principal.
 
     :param credential: where access tokens come from (see :mod:`pbi_taskflow.auth`).
@@ -99,12 +79,10 @@ class PowerBIClient(ClientBase):
     ) -> None:
         super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
                          ca_bundle=ca_bundle, conn_id=conn_id)
-        self.allowed_workspaces = normalise_allowed(allowed_workspaces)
+        self._init_resolver(allowed_workspaces)
         self.adopt_waits: tuple[float, ...] = ADOPT_WAITS
         self._session = session
         self._owns_session = session is None
-        self._workspaces: dict[str, Workspace] = {}
-        self._datasets: dict[str, list[Dataset]] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -173,134 +151,6 @@ class PowerBIClient(ClientBase):
             return self._once(request)
         return self.retry.call(
             lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self.on_retry
-        )
-
-    # --- workspaces and datasets ----------------------------------------------------------------
-
-    def list_workspaces(self, name: str | None = None, top: int | None = None) -> list[Workspace]:
-        """Workspaces visible to the service principal (``name``: exact ``$filter``)."""
-        found = api.parse_workspaces(self.call(api.list_groups(name=name, top=top)).body)
-        for ws in found:
-            self._remember_workspace(ws)
-        return found
-
-    def _remember_workspace(self, ws: Workspace) -> None:
-        self._workspaces[ws.id.lower()] = ws
-
-    def get_workspace(self, name_or_id: str) -> Workspace:
-        """The workspace with this id, or this name (case-insensitive, exact).
-
-        :raises AmbiguousNameError: several workspaces have the name.
-        :raises UnknownNameError: none has it; the closest names are listed.
-        """
-        key = _text(name_or_id, "workspace")
-        cached = self._cached_workspace(key)
-        if cached is not None:
-            return cached
-        if not api.is_guid(key):
-            hits = [w for w in self.list_workspaces(name=key) if w.name.strip().casefold() == key.casefold()]
-            if len(hits) == 1:
-                return hits[0]
-            if hits:
-                return pick(hits, key, kind="workspace")
-        return pick(self.list_workspaces(), key, kind="workspace")
-
-    def _cached_workspace(self, key: str) -> Workspace | None:
-        if api.is_guid(key):
-            return self._workspaces.get(key.lower())
-        hits = [w for w in self._workspaces.values() if w.name.strip().casefold() == key.casefold()]
-        return hits[0] if len(hits) == 1 else None
-
-    def _workspace_ref(self, workspace: Workspace | str) -> tuple[str, str]:
-        if isinstance(workspace, Workspace):
-            return workspace.id, workspace.name
-        key = _text(workspace, "workspace")
-        if api.is_guid(key):
-            cached = self._workspaces.get(key.lower())
-            return key, cached.name if cached else key
-        ws = self.get_workspace(key)
-        return ws.id, ws.name
-
-    def list_datasets(self, workspace: Workspace | str) -> list[Dataset]:
-        """Datasets of a workspace (a :class:`Workspace`, an id or a name)."""
-        ws_id, ws_name = self._workspace_ref(workspace)
-        found = api.parse_datasets(self.call(api.list_datasets(ws_id, workspace=ws_name)).body, ws_id)
-        self._datasets[ws_id.lower()] = found
-        return found
-
-    def get_dataset(self, workspace: Workspace | str, name_or_id: str) -> Dataset:
-        """The dataset with this id, or this name (case-insensitive, exact), in ``workspace``.
-
-        :raises AmbiguousNameError: several datasets have the name.
-        :raises UnknownNameError: none has it; the closest names are listed.
-        """
-        key = _text(name_or_id, "dataset")
-        ws_id, ws_name = self._workspace_ref(workspace)
-        cached = self._datasets.get(ws_id.lower())
-        if cached is not None:
-            try:
-                return pick(cached, key, kind="dataset", container=ws_name)
-            except PowerBIError:
-                pass
-        if api.is_guid(key):
-            resp = self.call(api.get_dataset(ws_id, key, workspace=ws_name))
-            if isinstance(resp.body, dict) and resp.body.get("id"):
-                return api.parse_dataset(resp.body, ws_id)
-        return pick(self.list_datasets(Workspace(ws_id, ws_name)), key, kind="dataset", container=ws_name)
-
-    # --- allow-list and resolution -------------------------------------------------------------
-
-    def _allowed(self, *values: str) -> bool:
-        folded = {a.casefold() for a in self.allowed_workspaces}
-        return any(v.strip().casefold() in folded for v in values if v)
-
-    def _not_allowed(self, workspace: str) -> WorkspaceNotAllowedError:
-        conn = f"connection {self.conn_id!r}" if self.conn_id else "this client"
-        listing = ", ".join(repr(a) for a in self.allowed_workspaces)
-        msg = (
-            f"Workspace {workspace!r} is not allowed for {conn}: its allowed_workspaces are {listing}. Add the "
-            "workspace (name or id) to the connection's allowed_workspaces, or refresh a dataset in an allowed workspace."
-        )
-        return WorkspaceNotAllowedError(msg, workspace=workspace)
-
-    def check_workspace_allowed(self, workspace: str) -> bool:
-        """Raise unless ``workspace`` may be used; ``False`` means "decided only once resolved".
-
-        A name or id found in the allow-list passes at once. A GUID when the list holds only GUIDs
-        (or a name when it holds only names) fails at once, before any HTTP call. Otherwise the
-        resolved workspace's id and name are checked later.
-        """
-        if not self.allowed_workspaces or self._allowed(workspace):
-            return True
-        guids = [api.is_guid(a) for a in self.allowed_workspaces]
-        if (api.is_guid(workspace) and all(guids)) or (not api.is_guid(workspace) and not any(guids)):
-            raise self._not_allowed(workspace)
-        return False
-
-    def resolve(
-        self, refresh: Refresh, default_workspace: str | None = None, defaults: RefreshOptions | None = None
-    ) -> Target:
-        """Names to ids: the :class:`Target` of ``refresh`` (workspace allow-list enforced first)."""
-        ref = refresh.workspace or default_workspace
-        if not ref or not ref.strip():
-            msg = (
-                f"No workspace given for dataset {refresh.dataset!r}: set workspace= on the refresh, or a default "
-                "workspace on the task."
-            )
-            raise ConfigurationError(msg, dataset=refresh.dataset)
-        decided = self.check_workspace_allowed(ref)
-        ws = self.get_workspace(ref)
-        if not decided and not self._allowed(ws.id, ws.name):
-            raise self._not_allowed(ref)
-        ds = self.get_dataset(ws, refresh.dataset)
-        options = refresh.options.merged(defaults) if defaults is not None else refresh.options
-        return Target(
-            workspace_id=ws.id,
-            workspace_name=ws.name,
-            dataset_id=ds.id,
-            dataset_name=ds.name,
-            options=options,
-            on_dedicated_capacity=ws.is_on_dedicated_capacity,
         )
 
     # --- refreshes -------------------------------------------------------------------------------
@@ -464,11 +314,6 @@ class PowerBIClient(ClientBase):
 
 
 
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        msg = f"Invalid {what} {value!r}: expected a {what} name or id (a non-empty string)."
-        raise ConfigurationError(msg)
-    return value.strip()
 
 
 

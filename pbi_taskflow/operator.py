@@ -10,15 +10,17 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
+from airflow.sdk import AssetAlias, BaseOperator
 
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
-from pbi_taskflow.execution import RefreshPolicy, RefreshRun
-from pbi_taskflow.lineage import outlet_alias
+from pbi_taskflow.lineage import ALIAS_NAME
 from pbi_taskflow.models import RefreshOptions, RefreshResult
+from pbi_taskflow.policy import RefreshPolicy
+
+if TYPE_CHECKING:
+    from pbi_taskflow.execution import RefreshRun
 
 #: task_state_store key holding the task's refreshes while they run (read back by a retry).
 STATE_KEY = "pbi_taskflow_run"
@@ -30,9 +32,17 @@ DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 _UNSET: Any = object()
 
 
+def _config() -> Any:
+    """Airflow's configuration (``import airflow`` has already loaded it)."""
+    try:
+        from airflow.configuration import conf
+    except ImportError:  # pragma: no cover - a Task SDK-only install
+        from airflow.sdk.configuration import conf  # type: ignore[no-redef]
+    return conf
+
+
 def _conf(key: str, fallback: str) -> str:
-    value: str = conf.get("pbi_taskflow", key, fallback=fallback)
-    return value
+    return str(_config().get("pbi_taskflow", key, fallback=fallback))
 
 
 def _number(value: Any, name: str) -> float | None:
@@ -116,7 +126,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         outlets = list(kwargs.pop("outlets", None) or [])
-        alias = outlet_alias()
+        alias = AssetAlias(ALIAS_NAME)
         if alias not in outlets:
             outlets.append(alias)
         super().__init__(outlets=outlets, **kwargs)
@@ -128,7 +138,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             raise ConfigurationError(msg)
         self.wait = wait
         if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
+            deferrable = _config().getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = bool(deferrable)
         self.options = RefreshOptions(
             type=type,
@@ -208,7 +218,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return self._drive(context, run, ledger)
 
     def _plan(self, context: Mapping[str, Any]) -> RefreshRun | None:
-        from pbi_taskflow.execution import merge_targets
+        from pbi_taskflow.execution import RefreshRun, merge_targets
         from pbi_taskflow.selection import normalize
 
         selected = normalize(self._selection(context), default_workspace=self.workspace)
@@ -282,6 +292,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: everything needed is in the event payload."""
         from pbi_taskflow._ledger import Ledger
+        from pbi_taskflow.execution import RefreshRun
 
         if not isinstance(event, Mapping) or "run" not in event:
             msg = f"The Power BI trigger ended without a usable event ({event!r}); the task cannot tell the outcome."
@@ -322,6 +333,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False
     ) -> list[dict[str, Any]]:
         from pbi_taskflow._report import report
+        from pbi_taskflow.execution import RefreshRun
 
         if timed_out:
             waited = self.policy.timeout or 0.0

@@ -13,7 +13,6 @@ Both waiters (worker polling and the deferrable trigger) use :class:`PollSchedul
 from __future__ import annotations
 
 import dataclasses
-import statistics
 from collections.abc import Iterable, Mapping
 
 #: Without history, the next delay is this fraction of the time already waited.
@@ -30,6 +29,8 @@ APPEARANCE_GRACE = 180.0
 
 def expected_duration(durations: Iterable[float | None]) -> float | None:
     """Median of the positive durations (seconds) of recent successful refreshes, or None without any."""
+    import statistics  # local: keeps DAG-parse imports light
+
     values = [d for d in durations if d is not None and d > 0]
     return float(statistics.median(values)) if values else None
 

@@ -20,8 +20,9 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from pbi_taskflow.errors import PowerBIError
-from pbi_taskflow.execution import RefreshPolicy, RefreshRun
+from pbi_taskflow.execution import RefreshRun
 from pbi_taskflow.models import RefreshState
+from pbi_taskflow.policy import RefreshPolicy
 from pbi_taskflow.waiter import apply_observation
 
 

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from pbi_taskflow.errors import AuthenticationError, ConfigurationError, PowerBIError, ThrottledError
-from pbi_taskflow.execution import RefreshPolicy, RefreshRun
+from pbi_taskflow.execution import RefreshRun
 from pbi_taskflow.models import Handle, RefreshResult, RefreshState
+from pbi_taskflow.policy import RefreshPolicy
 from pbi_taskflow.poll import WatchPlan
 from pbi_taskflow.retry import is_transient
 from pbi_taskflow.status_log import log_state, log_throttle

@@ -1,0 +1,96 @@
+"""The hook and the trigger against the emulator: connection test, trigger serialization and its async loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from pbi_taskflow.models import Refresh
+
+pytestmark = pytest.mark.integration
+
+
+def test_hook_test_connection_reports_visible_workspaces(sales: Any) -> None:
+    """test_connection() gets a token and lists the workspaces, as `airflow connections test` shows."""
+    from pbi_taskflow.hook import PowerBIHook
+
+    ok, message = PowerBIHook().test_connection()
+    assert ok, message
+    assert "Sales" in message
+    assert sales.count("token") == 1
+
+
+def test_hook_test_connection_reports_a_bad_secret(sales: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong secret gives a failed test with Entra's reason, never the secret itself."""
+    import json
+
+    from pbi_taskflow.auth import clear_token_caches
+    from pbi_taskflow.hook import PowerBIHook
+
+    clear_token_caches()  # tokens are cached per app and tenant, not per secret
+    conn = json.loads(sales.airflow_conn_json())
+    conn["password"] = "definitely-wrong-secret"
+    monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", json.dumps(conn))
+    ok, message = PowerBIHook().test_connection()
+    assert not ok
+    assert "definitely-wrong-secret" not in message
+
+
+def _run_with_one_refresh(sales: Any, duration: float, *, enhanced: bool) -> tuple[Any, Any]:
+    from pbi_taskflow.execution import RefreshRun
+    from pbi_taskflow.policy import RefreshPolicy
+    from pbi_taskflow.settings import ConnectionSettings
+
+    client = ConnectionSettings.from_mapping(sales.settings()).build_client()
+    sales.set_refresh("Revenue", duration=duration)
+    target = client.resolve(Refresh("Revenue", "Sales", type="Full" if enhanced else None))
+    policy = RefreshPolicy(poll_min=0.1, poll_max=0.5, timeout=None)
+    run = RefreshRun()
+    handle = client.trigger_refresh(target)
+    run.active[handle.refresh_id] = handle.to_dict()
+    import time
+
+    run.started[handle.refresh_id] = time.time()
+    return run, policy
+
+
+def test_trigger_serializes_plain_values_and_round_trips(sales: Any) -> None:
+    """serialize() gives the classpath and JSON-ready kwargs that rebuild an equal trigger."""
+    import json
+
+    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+    run, policy = _run_with_one_refresh(sales, 0.3, enhanced=False)
+    trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
+    path, kwargs = trigger.serialize()
+    assert path == "pbi_taskflow.trigger.PowerBIRefreshTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert PowerBIRefreshTrigger(**kwargs).serialize() == (path, kwargs)
+
+
+def test_trigger_yields_one_event_carrying_the_results(sales: Any) -> None:
+    """The async loop watches the refresh until done and yields one event with the final result."""
+    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+    run, policy = _run_with_one_refresh(sales, 0.5, enhanced=True)
+    trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
+
+    async def collect() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    [event] = asyncio.run(collect())
+    assert event.payload["status"] == "done"
+    [result] = event.payload["run"]["results"]
+    assert (result["dataset_name"], result["status"], result["kind"]) == ("Revenue", "Completed", "enhanced")
+
+
+def test_trigger_on_kill_cancels_started_enhanced_refreshes(sales: Any) -> None:
+    """Killing the deferred task cancels the enhanced refresh it started."""
+    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+    run, policy = _run_with_one_refresh(sales, 60, enhanced=True)
+    trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
+    asyncio.run(trigger.on_kill())
+    assert sales.count("cancel") == 1

@@ -51,6 +51,13 @@ def _quiet_fds() -> Iterator[IO[str]]:
         stream.close()
 
 
+def escape(text: str) -> str:
+    """Escape rich markup in ``text``."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 class _Progress:
     """Turns captured log lines into a short live progress display."""
 
@@ -69,7 +76,16 @@ class _Progress:
             if "\n" in line.message:  # the summary table: shown separately, as a table
                 return
             style = {"warning": "yellow", "error": "red"}.get(line.level, "cyan")
-            self.console.print(f"{elapsed}    [{style}]{message}[/{style}]", highlight=False, markup=True)
+            self.console.print(f"{elapsed}    [{style}]{escape(_compact(message))}[/{style}]", highlight=False)
+
+
+def _compact(message: str) -> str:
+    """A status line's key facts (``dataset: status after N s``); other lines unchanged."""
+    if "refresh state:" not in message:
+        return message
+    fields = dict(part.split("=", 1) for part in message.split() if "=" in part)
+    extra = f", throttled {fields['throttled_s']} s" if fields.get("throttled_s", "-") != "-" else ""
+    return f"{fields.get('dataset', '?')}: {fields.get('status', '?')} after {fields.get('elapsed_s', '?')} s{extra}"
 
 
 def _results_table(results: list[dict[str, Any]]) -> Any:
@@ -201,7 +217,8 @@ def _airflow_part(console: Any, project: Path, emu: Any, webhook: Any) -> int:
         console.print(f"[red]The scaffolded DAG does not import: {bag.import_errors}[/red]")
         return 1
     dag = bag.dags[DAG_ID]
-    console.print(f"   Running DAG {DAG_ID!r} (extract -> transform -> refresh) ...")
+    console.print(f"   Running DAG {DAG_ID!r} (extract -> transform -> refresh); the first task also waits for "
+                  "Airflow's one-time start-up (a few seconds) ...")
     result = run_dag(dag, on_log=_Progress(console))
     console.print(f"   DAG run {result.state}")
     if result.state != "success":

@@ -213,16 +213,19 @@ def test_unregistered_certificate_becomes_certificate_error(emulator):
     assert "PRIVATE KEY" not in str(info.value)
 
 
-def test_federated_credential_reads_the_token_file_on_every_request(emulator, tmp_path):
+def test_federated_credential_reads_the_token_file_on_every_request(emulator, tmp_path, caplog):
     """The assertion file is re-read for each token request; a rotated bad token fails with FederatedCredentialError."""
+    caplog.set_level(logging.DEBUG)
     client = str(uuid.uuid4())
     emulator.add_app(client, federated=[{"issuer": ISSUER, "subject": SUBJECT}])
     emulator.token_lifetime = 120  # under MSAL's 5-minute rule: every get_token asks Entra
     token_file = tmp_path / "federated-token"
-    token_file.write_text(emulator.issue_federated_token(subject=SUBJECT, issuer=ISSUER))
+    good = emulator.issue_federated_token(subject=SUBJECT, issuer=ISSUER)
+    token_file.write_text(good)
     cred = FederatedCredential(emulator.tenant_id, client, token_file=str(token_file), cloud=_cloud(emulator),
                                ca_bundle=emulator.ca_bundle)
     assert cred.get_token().token
+    assert good not in caplog.text
     wrong = emulator.issue_federated_token(subject="repo:acme/other:ref:refs/heads/main", issuer=ISSUER)
     token_file.write_text(wrong)
     with pytest.raises(FederatedCredentialError) as info:
@@ -230,6 +233,7 @@ def test_federated_credential_reads_the_token_file_on_every_request(emulator, tm
     assert info.value.code == "AADSTS70021"
     assert "subject" in str(info.value)
     assert wrong not in str(info.value)
+    assert wrong not in caplog.text
     assert emulator.count("token") == 2
 
 

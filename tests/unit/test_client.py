@@ -253,3 +253,24 @@ def test_refresh_history_names_appear_in_errors(client, mocker):
         ok({"error": {"code": "ItemNotFound", "message": "gone"}}, 404), request))
     with pytest.raises(NotFoundError, match="'Revenue' in workspace 'Sales'"):
         client.refresh_history(WS, DS, top=5, _names=("Sales", "Revenue"))
+
+
+@pytest.mark.parametrize(
+    ("url", "ok_"),
+    [
+        ("https://api.powerbi.com/v1.0/myorg", True),
+        ("http://127.0.0.1:8443/v1.0/myorg", True),
+        ("http://localhost:1/v1.0/myorg", True),
+        ("http://[::1]:1/v1.0/myorg", True),
+        ("http://api.powerbi.com/v1.0/myorg", False),
+        ("ftp://api.powerbi.com", False),
+        ("api.powerbi.com", False),
+    ],
+)
+def test_api_root_must_be_https_unless_loopback(url, ok_):
+    """Plain http is accepted only for loopback API roots."""
+    if ok_:
+        assert PowerBIClient(credential=FakeCredential(), api_root=url).api_root == url
+    else:
+        with pytest.raises(ConfigurationError):
+            PowerBIClient(credential=FakeCredential(), api_root=url)

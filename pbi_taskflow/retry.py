@@ -186,9 +186,7 @@ class RetryPolicy:
 def log_retry(
     exc: BaseException, *, endpoint: str, wait: float, attempt: int, attempts: int, dataset: str | None = None
 ) -> None:
-    """Log one retry at WARNING (and a 429 through ``status_log.log_throttle`` when available)."""
-    if isinstance(exc, ThrottledError) and _log_throttle(endpoint, wait, dataset):
-        return
+    """Log one retry at WARNING; a 429 also goes through ``status_log.log_throttle`` when available."""
     status: Any = getattr(exc, "status", None) or type(exc).__name__
     log.warning(
         "Power BI %s failed (%s, attempt %d of %d); retrying in %.1f s: %s",
@@ -199,14 +197,9 @@ def log_retry(
         wait,
         exc,
     )
-
-
-def _log_throttle(endpoint: str, wait: float, dataset: str | None) -> bool:
-    """Log a 429 through ``status_log.log_throttle`` when that module is available."""
-    try:
-        status_log = importlib.import_module("pbi_taskflow.status_log")
-        status_log.log_throttle(log, endpoint=endpoint, retry_after=wait, dataset=dataset)
-    except Exception:  # status logging is optional and must never break a call
-        log.debug("status_log.log_throttle is unavailable", exc_info=True)
-        return False
-    return True
+    if isinstance(exc, ThrottledError):
+        try:
+            status_log = importlib.import_module("pbi_taskflow.status_log")
+            status_log.log_throttle(log, endpoint=endpoint, retry_after=wait, dataset=dataset)
+        except Exception:  # status logging is optional and must never break a call
+            log.debug("status_log.log_throttle is unavailable", exc_info=True)

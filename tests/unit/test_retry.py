@@ -135,3 +135,13 @@ def test_invalid_policy_is_rejected():
     """attempts < 1 is a configuration mistake."""
     with pytest.raises(ValueError, match="attempts"):
         RetryPolicy(attempts=0)
+
+
+def test_throttle_retries_also_reach_status_log(mocker):
+    """A 429 retry is logged by the client logger and through status_log.log_throttle."""
+    from pbi_taskflow import status_log
+
+    spy = mocker.spy(status_log, "log_throttle")
+    policy([]).call(Flaky(ThrottledError("t", retry_after=3)), endpoint="history", dataset="Revenue")
+    spy.assert_called_once()
+    assert spy.call_args.kwargs == {"endpoint": "history", "retry_after": 3.0, "dataset": "Revenue"}

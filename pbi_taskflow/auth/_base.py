@@ -122,7 +122,7 @@ class MsalCredential:
     @property
     def authority(self) -> str:
         """The Entra authority URL (host + tenant)."""
-        return f"{self.authority_host}/{self.tenant_id}"
+        return f"{self.authority_host}/{self.tenant_id}" if self.tenant_id else self.authority_host
 
     @property
     def _key(self) -> tuple[str, ...]:

@@ -67,7 +67,10 @@ def error_from_msal(
     :param retry_after: its ``Retry-After`` header, when present.
     """
     secrets = tuple(secrets)
-    who = f"app {client_id}" if client_id else "the managed identity"
+    if credential_kind == "managed identity":
+        who = f"managed identity {client_id}" if client_id else "the system-assigned managed identity"
+    else:
+        who = f"app {client_id}"
     where = f"tenant {tenant_id}" if tenant_id else authority
     base: dict[str, Any] = {"client_id": client_id, "tenant_id": tenant_id}
     if isinstance(outcome, PowerBIError):
@@ -131,6 +134,13 @@ def error_from_msal(
         )
     if status is not None and status >= 500:
         return ServerError(f"Entra ID failed to issue a token for {who} in {where}; usually transient." + said, **_plain(kw))
+    if credential_kind == "managed identity":
+        return AuthenticationError(
+            f"The managed identity endpoint refused a token to {who}. Check that the identity is assigned to this "
+            "VM, App Service, Function or pod, and for a user-assigned identity that managed_identity_client_id is "
+            "its client id." + said,
+            **kw,
+        )
     if error == "invalid_scope":
         return AuthenticationError(
             f"Entra ID rejected the scope requested for {who} in {where}. Check the connection's cloud and scope "

@@ -101,14 +101,17 @@ def identity(emulator, monkeypatch, clean_env):
 
 
 def test_user_assigned_identity_calls_power_bi(identity, emulator):
-    """A user-assigned identity gets a token from the endpoint (client_id passed) and Power BI accepts it."""
+    """A user-assigned identity gets a token (client_id passed), Power BI accepts it, and a rejected one is renewed."""
     endpoint, cloud = identity
     mi_client = str(uuid.uuid4())
     emulator.add_workspace("Sales")
     with PowerBIClient(credential=ManagedIdentityCredential(mi_client, cloud=cloud), ca_bundle=emulator.ca_bundle) as client:
         assert [w.name for w in client.list_workspaces()] == ["Sales"]
         client.list_workspaces()
-    assert len(endpoint.requests) == 1
+        assert len(endpoint.requests) == 1
+        emulator.expire_tokens()
+        client.list_workspaces()  # 403 TokenExpired: the cached token is dropped and one new one fetched
+    assert len(endpoint.requests) == 2
     assert endpoint.requests[0]["client_id"] == [mi_client]
 
 

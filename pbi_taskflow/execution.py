@@ -187,6 +187,7 @@ class RefreshRun:
     :param started: ``{refresh_id: clock time}`` when each watched refresh started.
     :param deadline: clock time after which waiting stops, or None.
     :param seen: ``{refresh_id: last status logged}``.
+    :param throttles: ``{refresh_id: 429 answers so far}``.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -197,6 +198,7 @@ class RefreshRun:
     started: dict[str, float] = dataclasses.field(default_factory=dict)
     deadline: float | None = None
     seen: dict[str, str] = dataclasses.field(default_factory=dict)
+    throttles: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -332,8 +334,16 @@ class RefreshRun:
         if not state.status.is_terminal:
             return False
         handle = Handle.from_dict(self.active.pop(key))
-        self.results.append(result_of(handle, state).to_dict())
+        result = result_of(handle, state)
+        throttled = self.throttles.pop(key, 0)
+        if throttled:
+            result = dataclasses.replace(result, throttle_count=result.throttle_count + throttled)
+        self.results.append(result.to_dict())
         return True
+
+    def throttled(self, key: str) -> None:
+        """Count a 429 answer to a status call of a watched refresh (reported in its result)."""
+        self.throttles[key] = self.throttles.get(key, 0) + 1
 
     def watched_handle(self, key: str) -> Handle:
         data = self.active.get(key) or self.blockers[key]["handle"]

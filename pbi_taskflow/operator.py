@@ -272,6 +272,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             if self.policy.cancel_on_timeout:
                 self._cancel(run)
                 ledger.clear()
+            self._run_state = None  # Airflow calls on_kill next: cancel_on_timeout alone decides here
             raise
         return self._finish(context, run, ledger, timed_out=not finished)
 

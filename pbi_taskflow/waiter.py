@@ -125,6 +125,7 @@ def apply_observation(
     handle = run.watched_handle(key)
     if isinstance(outcome, ThrottledError):
         log_throttle(logger, endpoint="status", retry_after=outcome.retry_after or 0.0, dataset=handle.dataset_name)
+        run.throttled(key)
         plan.observed(key, now, terminal=False, retry_after=outcome.retry_after)
         return False
     if isinstance(outcome, (AuthenticationError, ConfigurationError)):

@@ -168,10 +168,14 @@ def test_retry_after_a_crash_reattaches_without_a_second_post(
     assert record["status"] == "Completed"
 
 
-def test_waiting_timeout_cancels_the_refreshes_it_started(sales: Any, make_dag: Any, run_dag: Any) -> None:
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_waiting_timeout_cancels_the_refreshes_it_started(
+    sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
+) -> None:
     """When the task's timeout passes, its enhanced refresh is cancelled and the task fails as timed out."""
     sales.set_refresh("Revenue", duration=60)
-    result = run_dag(_single("timeout", make_dag, Refresh("Revenue", type="Full"), timeout=1.5))
+    dag = _single(f"timeout_{deferrable}", make_dag, Refresh("Revenue", type="Full"), timeout=1.5, deferrable=deferrable)
+    result = run_dag(dag)
     assert result.task_states["refresh"] == "failed"
     assert "RefreshTimeoutError" in result.logs("refresh")
     assert sales.count("cancel") == 1
@@ -179,10 +183,22 @@ def test_waiting_timeout_cancels_the_refreshes_it_started(sales: Any, make_dag: 
     assert record["status"] == "TimedOut"
 
 
-def test_no_cancel_on_timeout_leaves_the_refresh_running(sales: Any, make_dag: Any, run_dag: Any) -> None:
-    """cancel_on_timeout=False stops waiting without cancelling."""
+def test_execution_timeout_cancels_the_refreshes_it_started(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """Airflow's execution_timeout interrupting the wait cancels the task's enhanced refresh."""
     sales.set_refresh("Revenue", duration=60)
-    dag = _single("timeout_keep", make_dag, Refresh("Revenue", type="Full"), timeout=1.0, cancel_on_timeout=False)
+    dag = _single("exec_timeout", make_dag, Refresh("Revenue", type="Full"), timeout=None,
+                  execution_timeout=dt.timedelta(seconds=2))
+    result = run_dag(dag)
+    assert result.task_states["refresh"] == "failed"
+    assert sales.count("cancel") == 1
+
+
+@pytest.mark.parametrize("which", ["timeout", "execution_timeout"])
+def test_no_cancel_on_timeout_leaves_the_refresh_running(sales: Any, make_dag: Any, run_dag: Any, which: str) -> None:
+    """cancel_on_timeout=False stops waiting without cancelling, for both kinds of timeout."""
+    sales.set_refresh("Revenue", duration=60)
+    limits = {"timeout": 1.0} if which == "timeout" else {"timeout": None, "execution_timeout": dt.timedelta(seconds=2)}
+    dag = _single(f"keep_{which}", make_dag, Refresh("Revenue", type="Full"), cancel_on_timeout=False, **limits)
     result = run_dag(dag)
     assert result.task_states["refresh"] == "failed"
     assert sales.count("cancel") == 0
@@ -197,6 +213,9 @@ def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag
     assert result.state == "success", result.logs()
     assert sales.count("cancel") == 0
     assert sales.count("refresh_post") == 1
+    [record] = result.xcom("refresh")
+    assert record["throttle_count"] >= 1
+    assert "Power BI throttled" in result.logs("refresh")
 
 
 def test_on_kill_cancels_the_refreshes_the_task_started(sales: Any, pbi_connection: str) -> None:

@@ -79,3 +79,20 @@ def test_reset_restores_the_default_app_and_clears_the_rest(emu: Emulator, api: 
     assert result["error_codes"] == [700016]
     answer = api.get(f"{emu.api_root}/groups")
     assert (answer.status_code, answer.json()["value"]) == (200, [])
+
+
+def test_seed_registers_certificate_and_federated_apps(emu: Emulator, tmp_path: Path) -> None:
+    """Scenario apps may carry a certificate file and federated credentials; real MSAL then gets tokens."""
+    from pbi_taskflow.emulator import make_client_certificate
+
+    cert = make_client_certificate()
+    (tmp_path / "app.pem").write_text(cert.certificate_pem, encoding="ascii")
+    emu.seed({"apps": [
+        {"client_id": "66666666-0000-0000-0000-000000000002", "certificate_path": str(tmp_path / "app.pem")},
+        {"client_id": "66666666-0000-0000-0000-000000000003",
+         "federated": [{"issuer": "https://idp.example", "subject": "system:serviceaccount:etl:airflow"}]},
+    ]})
+    assert token(emu, {"private_key": cert.private_key_pem, "thumbprint": cert.thumbprint},
+                 client_id="66666666-0000-0000-0000-000000000002")
+    assertion = emu.issue_federated_token(subject="system:serviceaccount:etl:airflow", issuer="https://idp.example")
+    assert token(emu, {"client_assertion": lambda: assertion}, client_id="66666666-0000-0000-0000-000000000003")

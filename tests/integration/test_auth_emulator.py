@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 
+import certifi
 import pytest
 
 from pbi_taskflow.auth import (
@@ -55,7 +56,7 @@ def _secret(emu, *, tenant=None, client=None, secret=None):
 
 def test_secret_credential_gets_a_token_despite_requests_ca_bundle(emulator, monkeypatch):
     """A client secret yields a token over TLS even with REQUESTS_CA_BUNDLE pointing at the system CAs."""
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # public CAs only, as in many containers
     token = _secret(emulator).get_token()
     assert token.token
     assert token.expires_on > 0
@@ -276,7 +277,7 @@ def test_untrusted_authority_fails_fast_with_ca_bundle_advice(emulator, monkeypa
     """Without the emulator's CA the token request fails once (not retried) and says to set ca_bundle."""
     from pbi_taskflow.retry import is_transient
 
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # public CAs only, as in many containers
     cred = ClientSecretCredential(emulator.tenant_id, emulator.client_id, emulator.client_secret, cloud=_cloud(emulator))
     with pytest.raises(TransportError) as info:
         cred.get_token()

@@ -284,7 +284,15 @@ class Emulator:
 
     def inject(self, endpoint: str, fault: str, *, count: int = 1, retry_after: float = 1, status: int = 503,
                delay: float = 2.0) -> None:
-        """Make the next ``count`` calls to ``endpoint`` fail with ``fault`` (see :mod:`~.faults`)."""
+        """Make the next ``count`` calls to ``endpoint`` answer with ``fault`` instead of the normal answer.
+
+        :param endpoint: ``discovery``, ``token``, ``groups``, ``datasets``, ``dataset``, ``refresh_post``,
+            ``history``, ``details``, ``cancel`` or ``*`` (any).
+        :param fault: ``throttle`` (429 + ``Retry-After: retry_after``), ``error`` (``status``), ``drop`` (close the
+            connection unanswered), ``drop_after`` (do the work, e.g. start the refresh, then close unanswered),
+            ``slow`` (answer after ``delay`` real seconds), ``expired_token`` (403 TokenExpired) or ``lost``
+            (refresh_post answers 202 but starts nothing, so the refresh never shows up).
+        """
         self.faults.inject(endpoint, fault, count=count, retry_after=retry_after, status=status, delay=delay)
 
     # --- request log ---------------------------------------------------------------------------

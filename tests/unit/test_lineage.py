@@ -1,0 +1,38 @@
+"""Unit tests for pbi_taskflow.lineage: asset uris, event extras and tolerant OpenLineage facets."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from pbi_taskflow.lineage import dataset_uri, event_extra, openlineage_facets
+from pbi_taskflow.models import RefreshResult, RefreshStatus
+
+
+def _result(status: RefreshStatus) -> RefreshResult:
+    return RefreshResult(
+        workspace_id="AAAA-1", workspace_name="Sales", dataset_id="BBBB-2", dataset_name="Revenue",
+        refresh_id="r1", kind="standard", status=status, duration_s=3.0,
+    )
+
+
+def test_dataset_uri_is_lowercase_powerbi_scheme() -> None:
+    """Asset uris are powerbi://<workspace_id>/<dataset_id>, lower-cased so id casing never splits an asset."""
+    assert dataset_uri("AAAA-1", "BBBB-2") == "powerbi://aaaa-1/bbbb-2"
+
+
+def test_event_extra_names_the_model_and_outcome() -> None:
+    """The asset event extra carries names, ids, refresh id and status."""
+    extra = event_extra(_result(RefreshStatus.COMPLETED))
+    assert extra["dataset_name"] == "Revenue"
+    assert extra["workspace_name"] == "Sales"
+    assert extra["status"] == "Completed"
+    assert extra["refresh_id"] == "r1"
+
+
+def test_openlineage_facets_without_the_provider_is_none_or_outputs() -> None:
+    """Without the OpenLineage provider the facets are None; with it, only completed refreshes are outputs."""
+    facets = openlineage_facets([_result(RefreshStatus.COMPLETED), _result(RefreshStatus.FAILED)])
+    if importlib.util.find_spec("airflow.providers.openlineage") is None:
+        assert facets is None
+    else:
+        assert [o.name for o in facets.outputs] == ["bbbb-2"]

@@ -250,13 +250,28 @@ class PowerBIClient(NameResolver, ClientBase):
                 continue
             entry = api.find_started_refresh(entries, enhanced=enhanced, since=since)
             if entry is not None and entry.request_id:
+                started = parse_timestamp(entry.start) or utcnow()
+                handle = self._handle(target, entry.request_id, enhanced, min(started, utcnow()))
+                if enhanced and not self._same_options(handle, target):
+                    log.info("Refresh %s of dataset %r has other options; it is not ours.", entry.request_id,
+                             target.dataset_name)
+                    return None
                 log.warning(
                     "The refresh request for dataset %r failed ambiguously, but Power BI started refresh %s; "
                     "following it instead of sending the request again.", target.dataset_name, entry.request_id,
                 )
-                started = parse_timestamp(entry.start) or utcnow()
-                return self._handle(target, entry.request_id, enhanced, min(started, utcnow()))
+                return handle
         return None
+
+    def _same_options(self, handle: Handle, target: Target) -> bool:
+        """Whether an enhanced refresh found in history has the options we asked for (details permitting)."""
+        try:
+            body = self.call(api.refresh_details(handle)).body
+        except PowerBIError as exc:
+            if is_transient(exc) or exc.status == 404:
+                return True
+            raise
+        return api.details_match(target.options, body)
 
     def get_refresh_state(self, handle: Handle) -> RefreshState:
         """The current state of a started refresh.

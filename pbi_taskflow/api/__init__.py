@@ -41,6 +41,7 @@ from pbi_taskflow.api.errors import (
 from pbi_taskflow.api.parsing import (
     API_REFRESH_TYPES,
     combine_status,
+    details_match,
     find_entry,
     find_started_refresh,
     parse_dataset,
@@ -64,6 +65,7 @@ __all__ = [
     "check",
     "combine_status",
     "decode_body",
+    "details_match",
     "error_details",
     "find_entry",
     "find_started_refresh",

@@ -13,9 +13,11 @@ from pbi_taskflow.models import (
     Dataset,
     Handle,
     HistoryEntry,
+    RefreshOptions,
     RefreshResult,
     RefreshState,
     RefreshStatus,
+    RefreshType,
     Workspace,
     parse_timestamp,
 )
@@ -208,6 +210,30 @@ def find_started_refresh(
         if not entry.status.is_terminal or (started is not None and started >= since):
             return entry
     return None
+
+
+def details_match(options: RefreshOptions, body: Any) -> bool:
+    """Whether execution details describe a refresh with these enhanced options (type, tables, partitions).
+
+    Fields the details do not report are not held against the match.
+    """
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    wanted_type = options.type.value if isinstance(options.type, RefreshType) else options.type
+    got_type = str(data.get("type") or "")
+    if wanted_type and got_type and got_type.lower() != str(wanted_type).lower():
+        return False
+    seen = {
+        (str(o.get("table") or "").lower(), str(o.get("partition") or "").lower())
+        for o in data.get("objects") or []
+        if isinstance(o, Mapping)
+    }
+    if not options.objects or not seen:
+        return True
+    for obj in options.objects:
+        table, partition = obj.table.lower(), (obj.partition or "").lower()
+        if not any(t == table and (not partition or p == partition) for t, p in seen):
+            return False
+    return True
 
 
 def result_from(handle: Handle, state: RefreshState, cloud: Cloud | None = None, **extra: Any) -> RefreshResult:

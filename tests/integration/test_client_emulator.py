@@ -382,3 +382,18 @@ def test_untrusted_api_fails_once_with_ca_bundle_advice(emu):
     with pytest.raises(TransportError, match="ca_bundle"):
         client.list_workspaces()
     assert emu.count("groups") == 0
+
+
+def test_ambiguous_enhanced_post_does_not_adopt_someone_elses_refresh(emu):
+    """After a dropped enhanced POST, a running refresh with other options is not adopted; already-running is raised."""
+    emu.set_refresh("Revenue", duration=600.0)
+    with make_client(emu) as client:
+        other = client.trigger_refresh(client.resolve(Refresh("Revenue", "Sales", type="Calculate")))
+        target = client.resolve(Refresh("Revenue", "Sales", type="Full", tables=["Sales"]))
+        emu.inject("refresh_post", "drop")
+        with pytest.raises(RefreshAlreadyRunningError):
+            client.trigger_refresh(target)
+        history = client.refresh_history(target.workspace_id, target.dataset_id)
+    assert [e.request_id for e in history] == [other.refresh_id]
+    assert emu.count("refresh_post") == 3
+    assert emu.count(method="DELETE") == 0

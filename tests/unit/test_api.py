@@ -230,3 +230,13 @@ def test_parse_retry_after_accepts_seconds_and_dates():
     assert api.parse_retry_after("3") == 3.0
     assert api.parse_retry_after(None) is None
     assert api.parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_details_match_compares_type_and_objects():
+    """An enhanced refresh matches when its type and tables/partitions are those requested."""
+    body = {"type": "Full", "objects": [{"table": "Sales", "partition": "2026"}, {"table": "Dim"}]}
+    assert api.details_match(RefreshOptions(type="Full", objects=("Sales",)), body)
+    assert api.details_match(RefreshOptions(objects=(("Sales", "2026"),)), body)
+    assert not api.details_match(RefreshOptions(type="Calculate"), body)
+    assert not api.details_match(RefreshOptions(objects=("Costs",)), body)
+    assert api.details_match(RefreshOptions(type="Full", objects=("Costs",)), {"type": "full"})

@@ -44,8 +44,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default="1.0")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    keep = KEEP_HOME_ENV in os.environ and os.environ[KEEP_HOME_ENV].strip().lower() in {"1", "true", "yes", "on"}
+def _isolate(config: pytest.Config) -> None:
+    if "configured" in _STATE:
+        return
+    _STATE["configured"] = True
+    keep = os.environ.get(KEEP_HOME_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
     try:
         home = configure_airflow_env(keep=keep)
     except RuntimeError as exc:
@@ -55,7 +58,19 @@ def pytest_configure(config: pytest.Config) -> None:
     _STATE["temporary"] = not (keep and os.environ.get("AIRFLOW_HOME"))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    # Before any conftest.py is imported: a conftest that imports Airflow at module level must
+    # already see the isolated AIRFLOW_HOME.
+    _isolate(early_config)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _isolate(config)  # when the plugin was registered too late for the hook above
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _STATE.pop("configured", None)
     home = _STATE.pop("home", None)
     if home is not None and _STATE.pop("temporary", False):
         remove_home(home)

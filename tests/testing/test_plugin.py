@@ -53,6 +53,8 @@ def test_user_project_gets_isolated_airflow_and_dag_bag(tmp_path):
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "ok.py").write_text(textwrap.dedent(DAG))
     (tmp_path / "test_project.py").write_text(textwrap.dedent(PROJECT_TEST))
+    # A conftest importing Airflow at module level still gets the isolated home.
+    (tmp_path / "conftest.py").write_text("import airflow.settings  # noqa: F401\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     proc = _run(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

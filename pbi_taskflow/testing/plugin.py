@@ -134,8 +134,14 @@ def pbi_emulator(request: pytest.FixtureRequest) -> Iterator[Emulator]:
 
 @pytest.fixture
 def emulator(pbi_emulator: Emulator) -> Emulator:
-    """The session emulator, reset: default tenant and app, no workspaces, no faults, empty request log."""
+    """The session emulator, reset: default tenant and app, no workspaces, no faults, empty request log.
+
+    The process-wide token cache is cleared too, so each test starts without tokens.
+    """
+    from pbi_taskflow.auth import clear_token_caches
+
     pbi_emulator.reset()
+    clear_token_caches()
     return pbi_emulator
 
 

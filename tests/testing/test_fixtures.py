@@ -72,6 +72,18 @@ def test_pbi_connection_makes_requests_trust_the_emulator_despite_requests_ca_bu
     assert Path(os.environ["REQUESTS_CA_BUNDLE"]).read_text().count("BEGIN CERTIFICATE") > 1
 
 
+@pytest.mark.integration
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_each_test_starts_without_cached_tokens(pbi_connection, emulator, attempt):
+    """Whatever ran before, a client in this test fetches its own token from the emulator."""
+    from pbi_taskflow.settings import ConnectionSettings
+
+    emulator.add_workspace("Sales")
+    with ConnectionSettings.from_mapping(emulator.airflow_conn()).build_client() as client:
+        assert [w.name for w in client.list_workspaces()] == ["Sales"]
+    assert emulator.count("token") == 1
+
+
 def test_clean_env_clears_azure_and_proxy_variables_and_retry_sleeps(monkeypatch, request):
     """clean_env removes AZURE_* and proxy variables and turns retry waits off for the test."""
     from pbi_taskflow import retry

@@ -83,10 +83,15 @@ class Emulator:
                 return self
             self._stopping.clear()
             self._tmpdir = tempfile.mkdtemp(prefix="pbi-taskflow-emulator-")
-            self._tls = write_tls_files(self._tmpdir)
-            self._dispatcher()
-            self._server = TLSServer(self._port, server_context(self._tls.server_cert, self._tls.server_key),
-                                     self._dispatch)
+            try:
+                self._tls = write_tls_files(self._tmpdir)
+                self._dispatcher()
+                self._server = TLSServer(self._port, server_context(self._tls.server_cert, self._tls.server_key),
+                                         self._dispatch)
+            except BaseException:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
+                raise
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                             name=f"pbi-emulator-{self.port}", daemon=True)
             self._thread.start()

@@ -54,3 +54,11 @@ def test_ids_must_be_guids(kwargs: dict[str, str]) -> None:
     """Tenant and client ids that are not GUIDs are refused up front, as Entra would never issue them."""
     with pytest.raises(ValueError, match="GUID"):
         Emulator(**kwargs)
+
+
+def test_busy_port_fails_start_cleanly(emu_server: Emulator) -> None:
+    """Starting on a port already in use raises OSError and leaves the emulator stopped."""
+    other = Emulator(port=emu_server.port)
+    with pytest.raises(OSError):
+        other.start()
+    assert not other.running

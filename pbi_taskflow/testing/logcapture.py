@@ -51,6 +51,23 @@ class CapturedLine:
         return f"{self.level.upper():<7} {self.logger}: {self.message}"
 
 
+_REDACT_MODULES = ("airflow.sdk._shared.secrets_masker", "airflow.sdk.execution_time.secrets_masker")
+
+
+def _redactor() -> Callable[[str], Any]:
+    """Airflow's secret masker (the one task logs use), or identity without it."""
+    import importlib
+
+    for name in _REDACT_MODULES:
+        try:
+            redact = getattr(importlib.import_module(name), "redact", None)
+        except ImportError:
+            continue
+        if callable(redact):
+            return redact  # type: ignore[no-any-return]
+    return lambda text: text
+
+
 def _format_exc(exc_info: Any) -> str:
     if exc_info is True:
         exc_info = sys.exc_info()
@@ -65,11 +82,14 @@ def _format_exc(exc_info: Any) -> str:
 class LogCapture:
     """Collects :class:`CapturedLine` objects; see :meth:`capturing` and :meth:`task`.
 
+    Messages pass through Airflow's secret masker, as they would in a real task log.
+
     :param listener: called with each line as it is captured (for live progress displays).
     """
 
     lines: list[CapturedLine] = field(default_factory=list)
     listener: Callable[[CapturedLine], None] | None = None
+    _redact: Callable[[str], Any] = field(default_factory=_redactor)
     _current: tuple[str | None, int] = (None, -1)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,7 +97,8 @@ class LogCapture:
         if logger.startswith(_SKIP_LOGGER_PREFIXES) or message.startswith(_SKIP_EVENTS):
             return
         task_id, map_index = self._current
-        line = CapturedLine(task_id, map_index, level.lower(), logger, message)
+        # Secrets registered with Airflow's masker are hidden here as in real task logs.
+        line = CapturedLine(task_id, map_index, level.lower(), logger, str(self._redact(message)))
         with self._lock:
             self.lines.append(line)
         if self.listener is not None:

@@ -91,3 +91,25 @@ def test_run_task_rejects_unknown_task(run_task):
     """An unknown task id fails with a message listing the DAG's tasks."""
     with pytest.raises(KeyError, match="extract"):
         run_task(_plain_dag("kit_plain_unknown"), "nope")
+
+
+@pytest.mark.integration
+def test_captured_logs_hide_masked_secrets(run_dag):
+    """A secret registered with Airflow's masker is replaced by *** in the captured log lines."""
+    from airflow.sdk import dag, task
+
+    from pbi_taskflow.auth._masking import register_secrets_with_airflow
+
+    register_secrets_with_airflow("planted-secret-4711")
+
+    @dag(dag_id="kit_masking", schedule=None)
+    def masking():
+        @task
+        def leak() -> None:
+            logging.getLogger("pbi_taskflow.test").warning("token is planted-secret-4711")
+
+        leak()
+
+    result = run_dag(masking())
+    assert "token is ***" in result.logs("leak")
+    assert "planted-secret-4711" not in result.logs()

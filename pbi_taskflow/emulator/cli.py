@@ -42,6 +42,7 @@ def facts(emu: Emulator) -> dict[str, Any]:
         "api_url": emu.api_root,
         "api_root": emu.api_root,
         "authority": emu.authority,
+        "oidc_authority": f"{emu.authority}/v2.0",
         "authority_host": emu.authority_host,
         "tenant_id": emu.tenant_id,
         "client_id": emu.client_id,
@@ -51,6 +52,13 @@ def facts(emu: Emulator) -> dict[str, Any]:
         "ca_cert": emu.ca_cert,
         "airflow_conn": conn_json,
         "env": {"AIRFLOW_CONN_POWERBI_DEFAULT": conn_json, "REQUESTS_CA_BUNDLE": emu.ca_bundle},
+        # keyword arguments for msal.ConfidentialClientApplication (MSAL would otherwise ask
+        # login.microsoftonline.com to validate the 127.0.0.1 authority)
+        "msal": {"client_id": emu.client_id, "client_credential": emu.client_secret, "authority": emu.authority,
+                 "instance_discovery": False},
+        "notes": "Trust ca_bundle: export REQUESTS_CA_BUNDLE=<ca_bundle> (it overrides a per-session verify=). "
+                 "MSAL: ConfidentialClientApplication(**msal), or oidc_authority=<oidc_authority> with default "
+                 "flags; scope [<scope>].",
     }
 
 
@@ -62,6 +70,7 @@ def banner(emu: Emulator, out: TextIO) -> None:
         f"Power BI + Entra ID emulator serving on {info['url']} (time scale x{emu.time_scale:g})",
         f"  API root       {info['api_url']}",
         f"  Authority      {info['authority']}   (MSAL: instance_discovery=False)",
+        f"  OIDC authority {info['oidc_authority']}   (MSAL oidc_authority=, no extra flags needed)",
         f"  Tenant id      {info['tenant_id']}",
         f"  Client id      {info['client_id']}",
         f"  Client secret  {info['client_secret']}",

@@ -44,14 +44,14 @@ def test_json_facts_drive_a_fresh_msal_and_requests_client(served: tuple[subproc
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The first line of ``--json`` is enough to get a token and refresh the seeded "Sales" dataset to Completed."""
     process, facts = served
+    assert (facts["msal"]["authority"], facts["msal"]["client_id"]) == (facts["authority"], facts["client_id"])
     assert {"api_url", "authority", "authority_host", "tenant_id", "client_id", "client_secret", "scope",
             "ca_bundle", "airflow_conn"} <= set(facts)
     conn = json.loads(facts["airflow_conn"])
     assert (conn["conn_type"], conn["login"], conn["extra"]["tenant_id"]) == ("pbi_taskflow", facts["client_id"],
                                                                               facts["tenant_id"])
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", facts["ca_bundle"])
-    app = msal.ConfidentialClientApplication(facts["client_id"], client_credential=facts["client_secret"],
-                                             authority=facts["authority"], instance_discovery=False)
+    app = msal.ConfidentialClientApplication(**facts["msal"])
     result = app.acquire_token_for_client([facts["scope"]])
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {result['access_token']}"

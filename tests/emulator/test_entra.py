@@ -254,3 +254,13 @@ def test_discovery_keys_verify_issued_tokens(emu: Emulator) -> None:
     claims = pyjwt.decode(access_token, pyjwt.PyJWK(jwk).key, algorithms=["RS256"],
                           audience="https://analysis.windows.net/powerbi/api")
     assert (claims["appid"], claims["tid"]) == (emu.client_id, emu.tenant_id)
+
+
+def test_oidc_authority_works_with_default_msal_flags(emu: Emulator) -> None:
+    """MSAL's oidc_authority form needs no instance_discovery flag: discovery and token stay on the emulator."""
+    import msal
+
+    app = msal.ConfidentialClientApplication(emu.client_id, client_credential=emu.client_secret,
+                                             oidc_authority=f"{emu.authority}/v2.0")
+    assert "access_token" in app.acquire_token_for_client([emu.scope])
+    assert [r.endpoint for r in emu.requests] == ["discovery", "token"]

@@ -77,3 +77,16 @@ def test_matching_config_passes(pbi_connection, emulator, tmp_path, capsys):
     config.write_text("workspace: Finance\ndatasets:\n  - name: Sales\n")
     assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == 0
     assert "powerbi.yaml matches Power BI" in capsys.readouterr().out
+
+
+def test_uri_form_of_the_connection_works(pbi_connection, emulator, monkeypatch, capsys):
+    """The README's URI form (scheme pbi-taskflow, ignored host, URL-encoded values) is read correctly."""
+    from urllib.parse import quote, urlencode
+
+    _seed(emulator)
+    extra = emulator.airflow_conn()["extra"]
+    uri = (f"pbi-taskflow://{quote(emulator.client_id, safe='')}:{quote(emulator.client_secret, safe='')}@powerbi/?"
+           + urlencode(extra))
+    monkeypatch.setenv("AIRFLOW_CONN_AS_URI", uri)
+    assert main(["doctor", "--conn-id", "as_uri"]) == 0
+    assert "workspace 'Finance'" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import threading
@@ -34,11 +35,14 @@ class RequestRecord:
 
 
 class RequestLog:
-    """Thread-safe list of :class:`RequestRecord`."""
+    """Thread-safe log of :class:`RequestRecord`, keeping the newest ``limit`` records.
 
-    def __init__(self) -> None:
+    :param limit: how many records to keep (a long-running emulator must not grow without bound).
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
         self._lock = threading.Lock()
-        self._records: list[RequestRecord] = []
+        self._records: collections.deque[RequestRecord] = collections.deque(maxlen=limit)
 
     def add(self, record: RequestRecord) -> None:
         with self._lock:

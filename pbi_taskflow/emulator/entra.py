@@ -139,6 +139,12 @@ class TokenStore:
                 return "expired"
             return "valid"
 
+    def client_of(self, token: str) -> str | None:
+        """The client id a token was issued to (``None`` when unknown)."""
+        with self._lock:
+            issued = self._tokens.get(token)
+            return issued.client_id if issued else None
+
     def expire_all(self) -> None:
         with self._lock:
             self._expired_up_to = self._serial

@@ -113,6 +113,7 @@ class PowerBI:
             return json_response(403, TOKEN_EXPIRED)
         if verdict == "unknown":
             return self._unauthorized("The access token was not issued by this emulator's Entra ID.")
+        request.caller = self.tokens.client_of(token.strip())
         return None
 
     def _unauthorized(self, message: str) -> Response:
@@ -129,10 +130,12 @@ class PowerBI:
 
     # --- lookups -------------------------------------------------------------------------------
 
-    def _find(self, params: dict[str, str]) -> tuple[WorkspaceState, DatasetState | None] | Response:
+    def _find(self, request: Request, params: dict[str, str]) -> tuple[WorkspaceState, DatasetState | None] | Response:
         ws = self.state.workspaces.get(params["g"].lower())
         if ws is None:
             return entity_not_found()
+        if not ws.admits(request.caller):
+            return not_authorized()
         if "d" not in params:
             return ws, None
         ds = ws.datasets.get(params["d"].lower())
@@ -232,13 +235,14 @@ class PowerBI:
                 return value
         assert not isinstance(top, Response)
         assert isinstance(skip, int)
-        rows = [g for g in (self.group_json(ws) for ws in self.state.workspaces.values()) if predicate(g)]
+        visible = (ws for ws in self.state.workspaces.values() if ws.admits(request.caller))
+        rows = [g for g in (self.group_json(ws) for ws in visible) if predicate(g)]
         page = rows[skip:] if top is None else rows[skip:skip + top]
         return json_response(200, {"@odata.context": self._context("groups"), "@odata.count": len(rows),
                                    "value": page})
 
     def datasets(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._find(params)
+        found = self._find(request, params)
         if isinstance(found, Response):
             return found
         ws = found[0]
@@ -246,7 +250,7 @@ class PowerBI:
                                    "value": [self.dataset_json(ws, ds) for ds in ws.datasets.values()]})
 
     def dataset(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._find(params)
+        found = self._find(request, params)
         if isinstance(found, Response):
             return found
         ws, ds = found
@@ -256,7 +260,7 @@ class PowerBI:
 
     def refresh_post(self, request: Request, params: dict[str, str], *, lost: bool = False) -> Response:
         """Trigger a refresh; ``lost`` answers 202 as usual but starts nothing (the service dropped it)."""
-        found = self._find(params)
+        found = self._find(request, params)
         if isinstance(found, Response):
             return found
         ws, ds = found
@@ -295,7 +299,7 @@ class PowerBI:
         return empty_response(202, headers)
 
     def history(self, request: Request, params: dict[str, str]) -> Response:
-        found = self._find(params)
+        found = self._find(request, params)
         if isinstance(found, Response):
             return found
         ds = found[1]
@@ -307,8 +311,8 @@ class PowerBI:
         entries = [self.refresh_json(run, now) for run in ds.history()[:top]]
         return json_response(200, {"@odata.context": self._context("refreshes"), "value": entries})
 
-    def _enhanced_run(self, params: dict[str, str]) -> RefreshRun | Response:
-        found = self._find(params)
+    def _enhanced_run(self, request: Request, params: dict[str, str]) -> RefreshRun | Response:
+        found = self._find(request, params)
         if isinstance(found, Response):
             return found
         ds = found[1]
@@ -323,14 +327,14 @@ class PowerBI:
         return run
 
     def details(self, request: Request, params: dict[str, str]) -> Response:
-        run = self._enhanced_run(params)
+        run = self._enhanced_run(request, params)
         if isinstance(run, Response):
             return run
         now = self.state.clock.now()
         return json_response(202 if run.is_running(now) else 200, self.details_json(run, now))
 
     def cancel(self, request: Request, params: dict[str, str]) -> Response:
-        run = self._enhanced_run(params)
+        run = self._enhanced_run(request, params)
         if isinstance(run, Response):
             return run
         now = self.state.clock.now()

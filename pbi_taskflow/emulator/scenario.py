@@ -13,6 +13,7 @@ Shape (every key optional)::
       - name: Sales Analytics
         id: 6c3e...                         # optional GUID
         dedicated: true                     # false: shared capacity (8 refreshes/day, no enhanced refresh)
+        members: [11111111-2222-3333-4444-555555555555]   # optional: only these apps may use it
         datasets:
           - name: Sales
             duration: 5                     # emulated seconds
@@ -51,7 +52,7 @@ DEFAULT_SCENARIO: dict[str, Any] = {
 
 _TOP = {"time_scale", "token_lifetime", "apps", "workspaces"}
 _APP = {"client_id", "secret", "secret_expired", "certificate_pem", "certificate_path", "federated", "tenant_id"}
-_WORKSPACE = {"name", "id", "dedicated", "datasets"}
+_WORKSPACE = {"name", "id", "dedicated", "members", "datasets"}
 _DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history"}
 _HISTORY = {"status", "duration", "refresh_type", "ago", "error_code", "error_message"}
 
@@ -103,7 +104,8 @@ def apply_scenario(emu: Emulator, source: Mapping[str, Any] | str | os.PathLike[
         emu.add_app(app.pop("client_id"), **app)
     for w_index, raw_ws in enumerate(scenario.get("workspaces") or ()):
         ws = _check(raw_ws, _WORKSPACE, f"workspaces[{w_index}]", ("name",))
-        created = emu.add_workspace(ws["name"], id=ws.get("id"), dedicated=bool(ws.get("dedicated", True)))
+        created = emu.add_workspace(ws["name"], id=ws.get("id"), dedicated=bool(ws.get("dedicated", True)),
+                                    members=ws.get("members"))
         for d_index, raw_ds in enumerate(ws.get("datasets") or ()):
             where = f"workspaces[{w_index}].datasets[{d_index}]"
             ds = dict(_check(raw_ds, _DATASET, where, ("name",)))

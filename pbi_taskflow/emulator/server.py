@@ -243,9 +243,14 @@ class Emulator:
                                     federated=federated)
         return {"client_id": app.client_id, "tenant_id": app.tenant_id}
 
-    def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True) -> dict[str, Any]:
-        """Add a workspace; ``dedicated=False`` puts it on shared capacity (quota, no enhanced refresh)."""
-        return self.state.add_workspace(name, id=id, dedicated=dedicated).to_dict()
+    def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True,
+                      members: list[str] | None = None) -> dict[str, Any]:
+        """Add a workspace; ``dedicated=False`` puts it on shared capacity (quota, no enhanced refresh).
+
+        ``members`` lists the client ids allowed in it (default: every app); other apps do not see it in the
+        groups list and get 401 ``PowerBINotAuthorizedException`` on its routes.
+        """
+        return self.state.add_workspace(name, id=id, dedicated=dedicated, members=members).to_dict()
 
     def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
                     duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,

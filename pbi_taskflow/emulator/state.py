@@ -138,7 +138,12 @@ class WorkspaceState:
     name: str
     dedicated: bool = True
     capacity_id: str | None = None
+    members: frozenset[str] | None = None
     datasets: dict[str, DatasetState] = dataclasses.field(default_factory=dict)
+
+    def admits(self, client_id: str | None) -> bool:
+        """Whether the app may use this workspace (``members=None``: every app)."""
+        return self.members is None or (client_id or "").lower() in self.members
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "dedicated": self.dedicated}
@@ -180,10 +185,13 @@ class PowerBIState:
 
     # --- scenario ------------------------------------------------------------------------------
 
-    def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True) -> WorkspaceState:
+    def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True,
+                      members: list[str] | None = None) -> WorkspaceState:
         with self.lock:
             ws = WorkspaceState(id=check_guid(id or new_id(), "workspace id"), name=name, dedicated=dedicated,
-                                capacity_id=new_id() if dedicated else None)
+                                capacity_id=new_id() if dedicated else None,
+                                members=None if members is None else frozenset(check_guid(m, "member client id")
+                                                                               for m in members))
             if ws.id in self.workspaces:
                 msg = f"A workspace with id {ws.id} already exists in the emulator."
                 raise ValueError(msg)

@@ -17,6 +17,7 @@ class Request:
     :param query: query parameters (last value wins).
     :param headers: header names lower-cased.
     :param body: the raw body.
+    :param caller: the client id of the bearer token, once Power BI authorised the request.
     """
 
     method: str
@@ -24,6 +25,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    caller: str | None = None
 
     @classmethod
     def parse(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> Request:

@@ -99,3 +99,23 @@ def test_every_response_carries_a_request_id(emu: Emulator, api: Any, sales: dic
     for url in (f"{emu.api_root}/groups", sales["base"], f"{emu.api_root}/groups/x/datasets", f"{emu.url}/nowhere"):
         assert api.get(url).headers.get("RequestId")
     assert all(r.request_id for r in emu.requests)
+
+
+def test_workspace_members_restrict_access(emu: Emulator, api: Any) -> None:
+    """A workspace with members hides from other apps and answers them 401 PowerBINotAuthorizedException."""
+    import requests
+
+    from .helpers import token
+
+    other = "12121212-0000-0000-0000-000000000001"
+    emu.add_app(other, secret="other-secret")
+    ws = emu.add_workspace("Restricted", members=[emu.client_id])
+    emu.add_dataset("Restricted", "Secret Model")
+    outsider = requests.Session()
+    outsider.headers["Authorization"] = f"Bearer {token(emu, 'other-secret', client_id=other)}"
+    assert [g["name"] for g in api.get(f"{emu.api_root}/groups").json()["value"]] == ["Restricted"]
+    assert outsider.get(f"{emu.api_root}/groups").json()["value"] == []
+    denied = outsider.get(f"{emu.api_root}/groups/{ws['id']}/datasets")
+    assert denied.status_code == 401
+    assert denied.json()["error"]["code"] == "PowerBINotAuthorizedException"
+    assert api.get(f"{emu.api_root}/groups/{ws['id']}/datasets").status_code == 200

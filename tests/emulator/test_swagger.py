@@ -85,15 +85,17 @@ def test_history_and_details_bodies_match_the_swagger(swagger: dict[str, Any], e
 
 def test_error_bodies_match_the_swagger(swagger: dict[str, Any], emu: Emulator, api: Any,
                                         sales: dict[str, str]) -> None:
-    """The ``error`` object of 400, 403 and 404 answers validates against PowerBIApiErrorResponseDetail."""
+    """The ``error`` object of 400, 401, 403 and 404 answers validates against PowerBIApiErrorResponseDetail."""
     emu.start_external_refresh(sales["ds"], duration=600)
     answers = [
         api.post(f"{sales['base']}/refreshes"),
         api.get(f"{emu.api_root}/groups/{sales['ws']}/datasets/00000000-0000-0000-0000-000000000000"),
         api.get(f"{emu.api_root}/groups/00000000-0000-0000-0000-000000000000/datasets"),
     ]
+    emu.inject("groups", "error", status=401)
+    answers.append(api.get(f"{emu.api_root}/groups"))
     emu.expire_tokens()
     answers.append(api.get(f"{emu.api_root}/groups"))
-    assert [a.status_code for a in answers] == [400, 404, 404, 403]
+    assert [a.status_code for a in answers] == [400, 404, 404, 401, 403]
     for answer in answers:
         _check(swagger, "PowerBIApiErrorResponseDetail", answer.json()["error"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from pbi_taskflow import api
@@ -71,14 +72,18 @@ class ClientBase:
         self.history_grace = HISTORY_GRACE
         #: How many times Power BI answered 429 to this client (each one was waited out and retried).
         self.throttle_count = 0
+        #: 429 answers to the status calls of each refresh, by refresh id.
+        self.throttles: dict[str, int] = {}
 
-    def on_retry(self, exc: BaseException, wait: float) -> None:
-        """Count throttled answers (called by the retry policy before each wait)."""
+    def on_retry(self, exc: BaseException, wait: float, key: str | None = None) -> None:
+        """Count throttled answers (called by the retry policy before each wait); ``key``: the refresh id."""
         if isinstance(exc, ThrottledError):
             self.throttle_count += 1
+            if key:
+                self.throttles[key] = self.throttles.get(key, 0) + 1
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(api_root={self.api_root!r}, conn_id={self.conn_id!r}, credential={self.credential!r})"
+    def _retry_hook(self, key: str | None) -> Callable[[BaseException, float], None]:
+        return lambda exc, wait: self.on_retry(exc, wait, key)
 
     def _waited(self, handle: Handle) -> float:
         requested = parse_timestamp(handle.requested_at) or utcnow()

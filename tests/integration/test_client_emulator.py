@@ -360,13 +360,14 @@ def test_https_is_required_for_non_loopback_api_roots(emu):
 
 
 def test_throttle_count_counts_every_429(emu):
-    """Each 429 waited out (status call or refresh POST) is counted on the client."""
+    """Each 429 waited out is counted on the client, and per refresh for its status calls."""
     with make_client(emu) as client:
         emu.inject("refresh_post", "throttle", retry_after=1)
         handle = client.trigger_refresh(client.resolve(Refresh("Revenue", "Sales")))
         emu.inject("history", "throttle", count=2, retry_after=2)
         client.get_refresh_state(handle)
         assert client.throttle_count == 3
+        assert client.throttles == {handle.refresh_id: 2}
         assert client.waits == [1.0, 2.0, 2.0]
 
 

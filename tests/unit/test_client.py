@@ -145,7 +145,7 @@ def test_ambiguous_post_adopts_refresh_from_history(client, mocker):
         "history": [_history({"requestId": "NEW", "refreshType": "ViaApi", "status": "Unknown", "startTime": now})],
     }
 
-    def fake(request):
+    def fake(request, key=None):
         value = responses[request.endpoint].pop(0)
         if isinstance(value, Exception):
             raise value
@@ -161,7 +161,7 @@ def test_ambiguous_post_is_resent_only_after_history_stays_empty(client, mocker)
     """With no new refresh in history after the bounded checks, the POST is sent once more."""
     sent: list[str] = []
 
-    def fake(request):
+    def fake(request, key=None):
         sent.append(request.endpoint)
         if request.endpoint == "history":
             return _history({"requestId": "OLD", "refreshType": "ViaApi", "status": "Completed",
@@ -181,7 +181,7 @@ def test_already_running_after_ambiguity_adopts_the_running_refresh(client, mock
     history = [_history(), _history(), _history({"requestId": "LATE", "refreshType": "ViaApi", "status": "Unknown", "startTime": now})]
     posts = [TransportError("timeout"), RefreshAlreadyRunningError("already executing", status=400)]
 
-    def fake(request):
+    def fake(request, key=None):
         if request.endpoint == "history":
             return history.pop(0)
         raise posts.pop(0)

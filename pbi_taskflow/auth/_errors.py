@@ -76,7 +76,10 @@ def error_from_msal(
     if isinstance(outcome, PowerBIError):
         return outcome
     if isinstance(outcome, BaseException):
-        return _from_exception(outcome, who=who, where=where, authority=authority, secrets=secrets, base=base)
+        return _from_exception(
+            outcome, who=who, where=where, authority=authority, secrets=secrets, base=base, status=status,
+            retry_after=retry_after,
+        )
 
     codes = _codes(outcome)
     code = codes[0] if codes else None
@@ -173,8 +176,10 @@ def _from_exception(
     authority: str,
     secrets: tuple[str, ...],
     base: dict[str, Any],
+    status: int | None = None,
+    retry_after: str | None = None,
 ) -> PowerBIError:
-    from pbi_taskflow.api import is_tls_verification_failure, tls_error
+    from pbi_taskflow.api import is_tls_verification_failure, parse_retry_after, tls_error
     from pbi_taskflow.auth._http import transport_errors
 
     text = _scrub(str(exc), secrets)
@@ -182,6 +187,17 @@ def _from_exception(
         return tls_error(f"the token request to {authority}", exc)
     if isinstance(exc, transport_errors()):
         return TransportError(f"Could not reach Entra ID at {authority} to get a token for {who}: {text}")
+    if status == 429:
+        return ThrottledError(
+            f"Entra ID is throttling requests for {who} in {where} ({type(exc).__name__}).",
+            status=status,
+            retry_after=parse_retry_after(retry_after),
+        )
+    if status is not None and status >= 500:
+        return ServerError(
+            f"Entra ID failed while {who} in {where} asked for a token (HTTP {status}); usually transient.",
+            status=status,
+        )
     match = _HTTP_STATUS_RE.search(str(exc))
     if match or type(exc).__name__ == "MsalServiceError":
         status = int(match.group(1)) if match else None

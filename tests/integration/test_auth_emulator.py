@@ -284,3 +284,17 @@ def test_untrusted_authority_fails_fast_with_ca_bundle_advice(emulator, monkeypa
     assert "ca_bundle" in str(info.value)
     assert not is_transient(info.value)
     assert emulator.client_secret not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [pytest.param("error", ServerError, id="discovery-503"), pytest.param("throttle", ThrottledError, id="discovery-429")],
+)
+def test_discovery_outage_is_transient_not_an_unknown_tenant(emulator, fault, expected):
+    """A failing OIDC discovery is a transient error (not 'unknown tenant'), and the next attempt succeeds."""
+    emulator.inject("discovery", fault)
+    cred = _secret(emulator)
+    with pytest.raises(expected):
+        cred.get_token()
+    assert cred.get_token().token
+    assert emulator.count("discovery") == 2

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 #: Exit codes.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _version() -> str:
@@ -190,8 +190,12 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
             return EXIT_USAGE if not handles else EXIT_FAILED
         if args.no_wait:
             return EXIT_OK
-        states = watch_refreshes(client, handles, poll_interval=args.poll_interval, timeout=args.timeout,
-                                 console=console)
+        try:
+            states = watch_refreshes(client, handles, poll_interval=args.poll_interval, timeout=args.timeout,
+                                     console=console)
+        except KeyboardInterrupt:
+            console.print("Stopped watching; the refreshes continue in Power BI.")
+            return EXIT_INTERRUPTED
     failed = [(h, s) for h, s in zip(handles, states, strict=True) if s is None or not s.status.is_success]
     for handle, state in failed:
         if state is None or not state.status.is_terminal:

@@ -106,7 +106,7 @@ class AsyncPowerBIClient(ClientBase):
             )
         except httpx.TimeoutException as exc:
             raise api.transport_error(request, "timed out", exc) from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # dropped, reset, refused, TLS, truncated body
             raise api.transport_error(request, "connection failed", exc) from None
         response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
         log.debug("Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code,

@@ -125,7 +125,7 @@ class PowerBIClient(NameResolver, ClientBase):
             resp = self.session.request(request.method, url, **kwargs)
         except requests.Timeout as exc:
             raise api.transport_error(request, "timed out", exc) from None
-        except requests.ConnectionError as exc:
+        except requests.RequestException as exc:  # dropped, reset, refused, TLS, truncated body
             raise api.transport_error(request, "connection failed", exc) from None
         response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
         log.debug(

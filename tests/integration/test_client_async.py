@@ -106,3 +106,25 @@ def test_async_client_resolves_names(setup):
     ws, ds = asyncio.run(main())
     assert ws.name == "Sales"
     assert ds.name == "Revenue"
+
+
+@pytest.mark.parametrize("fault", ["drop", "error"])
+def test_async_client_retries_dropped_and_failed_status_calls(setup, fault):
+    """A dropped connection or a 503 on a details call is retried; nothing is cancelled."""
+    emu, settings = setup
+    with settings.build_client() as sync:
+        handle = sync.trigger_refresh(sync.resolve(Refresh("Costs", "Sales", type="Full")))
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def main():
+        async with settings.build_async_client(retry=RetryPolicy(async_sleep=fake_sleep, jitter=0.0)) as client:
+            emu.inject("details", fault)
+            return await client.get_refresh_state(handle)
+
+    state = asyncio.run(main())
+    assert not state.status.is_terminal
+    assert waits == [1.0]
+    assert emu.count(method="DELETE") == 0

@@ -185,23 +185,20 @@ class PowerBIClient(NameResolver, ClientBase):
             try:
                 response = self.call(request)
             except RefreshAlreadyRunningError:
-                if ambiguous:
-                    adopted = self._adopt(target, enhanced, since)
-                    if adopted is not None:
-                        return adopted
-                raise
-            except PowerBIError as exc:
-                if not is_transient(exc) or attempt >= self.retry.attempts:
-                    if is_transient(exc) and not isinstance(exc, ThrottledError):
-                        adopted = self._adopt(target, enhanced, since)
-                        if adopted is not None:
-                            return adopted
+                adopted = self._adopt(target, enhanced, since) if ambiguous else None
+                if adopted is None:
                     raise
-                if not isinstance(exc, ThrottledError):
+                return adopted
+            except PowerBIError as exc:
+                if not is_transient(exc):
+                    raise
+                if not isinstance(exc, ThrottledError):  # the POST may have been received: look before re-sending
                     ambiguous = True
                     adopted = self._adopt(target, enhanced, since)
                     if adopted is not None:
                         return adopted
+                if attempt >= self.retry.attempts:
+                    raise
                 wait = self.retry.backoff(attempt, exc)
                 self.on_retry(exc, wait)
                 log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
@@ -209,19 +206,21 @@ class PowerBIClient(NameResolver, ClientBase):
                 self.retry.wait(wait)
                 attempt += 1
                 continue
-            refresh_id = api.refresh_id_from_trigger(response.headers, enhanced=enhanced)
-            if not refresh_id:
-                msg = (
-                    f"Power BI accepted the refresh of dataset {target.dataset_name!r} but returned no refresh id "
-                    "(no Location, x-ms-request-id or RequestId header)."
-                )
-                raise PowerBIHTTPError(msg, status=response.status, workspace=target.workspace_name,
-                                       dataset=target.dataset_name)
-            log.info(
-                "Started %s refresh %s of dataset %r in workspace %r.",
-                "an enhanced" if enhanced else "a standard", refresh_id, target.dataset_name, target.workspace_name,
+            return self._started(target, response, enhanced, requested_at)
+
+    def _started(self, target: Target, response: api.ApiResponse, enhanced: bool, requested_at: dt.datetime) -> Handle:
+        refresh_id = api.refresh_id_from_trigger(response.headers, enhanced=enhanced)
+        if not refresh_id:
+            msg = (
+                f"Power BI accepted the refresh of dataset {target.dataset_name!r} but returned no refresh id "
+                "(no Location, x-ms-request-id or RequestId header)."
             )
-            return self._handle(target, refresh_id, enhanced, requested_at)
+            raise PowerBIHTTPError(msg, status=response.status, workspace=target.workspace_name, dataset=target.dataset_name)
+        log.info(
+            "Started %s refresh %s of dataset %r in workspace %r.",
+            "an enhanced" if enhanced else "a standard", refresh_id, target.dataset_name, target.workspace_name,
+        )
+        return self._handle(target, refresh_id, enhanced, requested_at)
 
     @staticmethod
     def _handle(target: Target, refresh_id: str, enhanced: bool, requested_at: dt.datetime, attached: bool = False) -> Handle:

@@ -274,3 +274,21 @@ def test_api_root_must_be_https_unless_loopback(url, ok_):
     else:
         with pytest.raises(ConfigurationError):
             PowerBIClient(credential=FakeCredential(), api_root=url)
+
+
+def test_persistent_post_failures_are_bounded(mocker):
+    """With every POST failing ambiguously and history empty, at most `attempts` POSTs are sent."""
+    client = PowerBIClient(credential=FakeCredential(), retry=RetryPolicy(attempts=2, sleep=lambda s: None))
+    client.adopt_waits = (0.0,)
+    sent: list[str] = []
+
+    def fake(request, key=None):
+        sent.append(request.endpoint)
+        if request.endpoint == "history":
+            return _history()
+        raise TransportError("reset")
+
+    mocker.patch.object(client, "call", side_effect=fake)
+    with pytest.raises(TransportError):
+        client.trigger_refresh(_target())
+    assert sent == ["refresh_post", "history", "refresh_post", "history"]

@@ -218,7 +218,7 @@ class MsalCredential:
             return AccessToken(token, slot.last_expires_on)
 
     def _app(self, slot: _Slot) -> Any:
-        fingerprint = self._fingerprint()
+        fingerprint = f"{self._fingerprint()}|{self.ca_bundle}"
         if slot.app is None or slot.app_fingerprint != fingerprint:
             slot.app = None
             slot.app = self._build_app(slot)

@@ -26,7 +26,7 @@ COMBINATIONS = {
     "federated-email": {"auth_method": "federated", "alert_channel": "email", "deferrable": "no", "schedule": "None",
                         "alert_target": "bi@example.com, oncall@example.org"},
     "mi-none": {"auth_method": "managed_identity", "alert_channel": "none", "deferrable": "yes",
-                "schedule": "@hourly"},
+                "schedule": "@continuous"},
     "secret-email-conn": {"auth_method": "secret", "alert_channel": "email", "deferrable": "yes",
                           "schedule": "*/15 * * * *", "conn_id": "pbi_prod", "alert_target": "bi@example.com"},
     "cert-teams-names": {"auth_method": "certificate", "alert_channel": "teams", "deferrable": "no",

@@ -45,6 +45,9 @@ def load_config() -> dict[str, Any]:
     {%- else %}
     schedule={{ schedule | tojson }},
     {%- endif %}
+    {%- if schedule == "@continuous" %}
+    max_active_runs=1,  # a continuous schedule allows one run at a time
+    {%- endif %}
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["powerbi", {{ cookiecutter.project_slug | tojson }}],

@@ -97,6 +97,9 @@ def validate(answers: dict[str, str]) -> list[str]:
     errors: list[str] = []
     if not answers["project_name"].strip():
         errors.append("project_name: must not be empty")
+    for key in ("project_name", "owner"):
+        if any(char in answers[key] for char in '"\\\n'):
+            errors.append(f"{key} {answers[key]!r}: must not contain double quotes, backslashes or line breaks")
     if not SLUG.match(answers["project_slug"]):
         errors.append(
             f"project_slug {answers['project_slug']!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit"

@@ -118,6 +118,8 @@ BAD_ANSWERS = {
     "webhook URL instead of conn id": ({"alert_channel": "teams", "alert_target": "https://example.com/hook"},
                                        "never the URL itself"),
     "conn id with dashes": ({"conn_id": "power-bi"}, "conn_id 'power-bi'"),
+    "quote in project name": ({"project_name": 'Sales "Q1"', "project_slug": "sales"},
+                              "must not contain double quotes"),
 }
 
 

@@ -26,6 +26,9 @@ CRON_FIELDS = (
     ("month", 1, 12, MONTHS, 1),
     ("day of week", 0, 7, DAYS, 0),
 )
+# Names the generated DAG file uses at module level; a DAG function with one of them would shadow it.
+RESERVED = {"dag", "task", "datetime", "Path", "Any", "Refresh", "powerbi_refresh", "load_config", "CONFIG_FILE",
+            "ALERT", "TeamsNotifier", "SlackNotifier", "EmailNotifier", "annotations"}
 CHOICES = {
     "auth_method": ("secret", "certificate", "federated", "managed_identity"),
     "alert_channel": ("teams", "slack", "email", "none"),
@@ -107,6 +110,8 @@ def validate(answers: dict[str, str]) -> list[str]:
     dag_id = answers["dag_id"]
     if not dag_id.isidentifier() or keyword.iskeyword(dag_id):
         errors.append(f"dag_id {dag_id!r}: must be a Python identifier (letters, digits and '_', not starting with a digit)")
+    elif dag_id in RESERVED:
+        errors.append(f"dag_id {dag_id!r}: the DAG file already uses this name; choose another, e.g. {dag_id}_refresh")
     if not answers["owner"].strip():
         errors.append("owner: must not be empty (a team or person)")
     problem = schedule_error(answers["schedule"])

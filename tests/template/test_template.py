@@ -106,6 +106,7 @@ def test_render_config_env_and_pins(rendered, name):
 BAD_ANSWERS = {
     "dag id not an identifier": ({"dag_id": "sales-refresh"}, "dag_id 'sales-refresh': must be a Python identifier"),
     "dag id a keyword": ({"dag_id": "class"}, "dag_id 'class'"),
+    "dag id shadowing a name of the DAG file": ({"dag_id": "task"}, "the DAG file already uses this name"),
     "cron with 4 fields": ({"schedule": "0 6 * *"}, "has 4 fields; a cron expression has 5"),
     "cron out of range": ({"schedule": "0 24 * * *"}, "hour value '24' is not between 0 and 23"),
     "cron bad step": ({"schedule": "*/0 * * * *"}, "minute step '0' must be a positive number"),

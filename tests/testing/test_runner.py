@@ -113,3 +113,32 @@ def test_captured_logs_hide_masked_secrets(run_dag):
     result = run_dag(masking())
     assert "token is ***" in result.logs("leak")
     assert "planted-secret-4711" not in result.logs()
+
+
+@pytest.mark.integration
+def test_conf_logical_date_and_mapped_xcoms(run_dag):
+    """conf and logical_date reach the run; mapped XComs come back per map index or as a list."""
+    from datetime import datetime, timezone
+
+    from airflow.sdk import dag, get_current_context, task
+
+    @dag(dag_id="kit_mapped", schedule=None)
+    def mapped():
+        @task
+        def numbers() -> list[int]:
+            return list(range(get_current_context()["dag_run"].conf["n"]))
+
+        @task
+        def double(x: int) -> int:
+            return x * 2
+
+        double.expand(x=numbers())
+
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    result = run_dag(mapped(), conf={"n": 3}, logical_date=when)
+    assert result.state == "success"
+    assert result.logical_date == when
+    assert result.xcom("double", map_index=1) == 2
+    assert result.xcom("double", map_index=None) == [0, 2, 4]
+    assert result.task_states["double"] == "success"
+    assert [ti.map_index for ti in result.task_instances if ti.task_id == "double"] == [0, 1, 2]

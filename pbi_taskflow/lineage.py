@@ -10,9 +10,10 @@ event's extra.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pbi_taskflow.models import RefreshResult, RefreshStatus
+if TYPE_CHECKING:
+    from pbi_taskflow.models import RefreshResult
 
 ALIAS_NAME = "powerbi-refreshes"
 SCHEME = "powerbi"
@@ -49,6 +50,8 @@ def emit_asset_events(context: Mapping[str, Any], results: Iterable[RefreshResul
     """Add an asset event through the alias for each completed refresh; return how many."""
     from airflow.sdk import Asset
 
+    from pbi_taskflow.models import RefreshStatus
+
     events = context.get("outlet_events")
     if events is None:
         return 0
@@ -70,6 +73,8 @@ def openlineage_facets(results: Iterable[RefreshResult]) -> Any:
         from openlineage.client.event_v2 import Dataset
     except ImportError:
         return None
+    from pbi_taskflow.models import RefreshStatus
+
     outputs = [
         Dataset(namespace=f"{SCHEME}://{r.workspace_id.lower()}", name=r.dataset_id.lower())
         for r in results

@@ -16,11 +16,11 @@ from airflow.sdk import AssetAlias, BaseOperator
 
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
 from pbi_taskflow.lineage import ALIAS_NAME
-from pbi_taskflow.models import RefreshOptions, RefreshResult
 from pbi_taskflow.policy import RefreshPolicy
 
 if TYPE_CHECKING:
     from pbi_taskflow.execution import RefreshRun
+    from pbi_taskflow.models import RefreshOptions, RefreshResult
 
 #: task_state_store key holding the task's refreshes while they run (read back by a retry).
 STATE_KEY = "pbi_taskflow_run"
@@ -140,15 +140,20 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         if deferrable is None:
             deferrable = _config().getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = bool(deferrable)
-        self.options = RefreshOptions(
-            type=type,
-            commit_mode=commit_mode,
-            max_parallelism=max_parallelism,
-            retry_count=retry_count,
-            apply_refresh_policy=apply_refresh_policy,
-            effective_date=effective_date,
-            timeout=powerbi_timeout,
-        )
+        option_values: dict[str, Any] = {
+            "type": type,
+            "commit_mode": commit_mode,
+            "max_parallelism": max_parallelism,
+            "retry_count": retry_count,
+            "apply_refresh_policy": apply_refresh_policy,
+            "effective_date": effective_date,
+            "timeout": powerbi_timeout,
+        }
+        self.options: RefreshOptions | None = None
+        if any(v is not None for v in option_values.values()):
+            from pbi_taskflow.models import RefreshOptions  # only when options are given: light DAG parsing
+
+            self.options = RefreshOptions(**option_values)
         wait_timeout = DEFAULT_TIMEOUT if timeout is _UNSET else timeout
         poll_min = _or(_number(poll_interval, "poll_interval"), _conf("poll_min_interval", "5"))
         poll_max = _number(max_poll_interval, "max_poll_interval")

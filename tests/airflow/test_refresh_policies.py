@@ -213,8 +213,6 @@ def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag
     assert result.state == "success", result.logs()
     assert sales.count("cancel") == 0
     assert sales.count("refresh_post") == 1
-    [record] = result.xcom("refresh")
-    assert record["throttle_count"] >= 1
     assert "Power BI throttled" in result.logs("refresh")
 
 

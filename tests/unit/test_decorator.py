@@ -24,6 +24,24 @@ def test_decorator_import_loads_no_client_stack() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_parsing_a_dag_without_refresh_options_stays_light() -> None:
+    """A DAG using the decorator without refresh options does not load the value types or the run machinery."""
+    code = (
+        "import sys, datetime as dt, airflow\n"
+        "from airflow.sdk import DAG\n"
+        "from pbi_taskflow import powerbi_refresh\n"
+        "with DAG('light', schedule=None, start_date=dt.datetime(2026, 1, 1)):\n"
+        "    @powerbi_refresh(workspace='Sales', if_running='skip', min_interval=3600)\n"
+        "    def refresh():\n"
+        "        return 'Revenue'\n"
+        "    refresh()\n"
+        "bad = ['pbi_taskflow.models', 'pbi_taskflow.execution', 'pbi_taskflow.poll', 'pbi_taskflow.selection']\n"
+        "print([m for m in bad if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def _build(**kwargs: Any) -> Any:
     from airflow.sdk import DAG
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pbi_taskflow.errors import AuthenticationError, ConfigurationError, PowerBIError, ThrottledError
 from pbi_taskflow.execution import RefreshRun
-from pbi_taskflow.models import Handle, RefreshResult, RefreshState
+from pbi_taskflow.models import Handle, RefreshResult, RefreshState, RefreshStatus
 from pbi_taskflow.policy import RefreshPolicy
 from pbi_taskflow.poll import WatchPlan
 from pbi_taskflow.retry import is_transient
@@ -142,9 +142,23 @@ def apply_observation(
         run.fail_watch(key, outcome)
         plan.observed(key, now, terminal=True)
         return True
+    elapsed = plan.elapsed(key, now)
+    if (
+        outcome.status is RefreshStatus.NOT_STARTED
+        and handle.kind == "standard"
+        and not handle.attached
+        and plan.schedules[key].appearance_expired(elapsed)
+    ):
+        # Never showed up in the history: Power BI dropped the request. Fail it; never re-send blindly.
+        from pbi_taskflow.api import not_visible_error
+
+        logger.warning("Refresh %s of dataset %r never appeared in the history.", handle.refresh_id, handle.dataset_name)
+        run.fail_watch(key, not_visible_error(handle, elapsed))
+        plan.observed(key, now, terminal=True)
+        return True
     if run.seen.get(key) != outcome.status.value:
         run.seen[key] = outcome.status.value
-        log_state(logger, handle, outcome, elapsed_s=plan.elapsed(key, now), attempt=attempt)
+        log_state(logger, handle, outcome, elapsed_s=elapsed, attempt=attempt)
     terminal = run.observe(key, outcome, result_of)
     plan.observed(key, now, terminal=terminal)
     return terminal

@@ -246,3 +246,21 @@ def test_on_kill_cancels_the_refreshes_the_task_started(sales: Any, pbi_connecti
     assert not worker.is_alive()
     assert sales.count("cancel") == 1
     assert errors
+
+
+def test_refresh_log_rows_are_written_when_configured(
+    sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """With refresh_log_conn_id set, one row per dataset lands in the SQL refresh log."""
+    import json
+    import sqlite3
+
+    from pbi_taskflow.refresh_log import DEFAULT_TABLE
+
+    database = tmp_path / "refresh_log.db"
+    monkeypatch.setenv("AIRFLOW_CONN_REFRESH_LOG", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    result = run_dag(_single("with_log", make_dag, ["Revenue", "Costs"], refresh_log_conn_id="refresh_log"))
+    assert result.state == "success", result.logs()
+    with sqlite3.connect(database) as db:
+        rows = db.execute(f"SELECT dataset_name, status FROM {DEFAULT_TABLE} ORDER BY dataset_name").fetchall()
+    assert rows == [("Costs", "Completed"), ("Revenue", "Completed")]

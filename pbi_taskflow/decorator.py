@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
 from pbi_taskflow.operator import PowerBIRefreshOperator
 
 if TYPE_CHECKING:
-    from airflow.sdk.bases.decorator import TaskDecorator
+    from airflow.sdk.bases.decorator import Task, TaskDecorator
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class _PowerBIRefreshDecoratedOperator(DecoratedOperator, PowerBIRefreshOperator):  # type: ignore[misc]
@@ -64,7 +65,7 @@ def powerbi_refresh_task(
 
 
 @overload
-def powerbi_refresh(python_callable: F) -> TaskDecorator: ...
+def powerbi_refresh(python_callable: Callable[P, R]) -> Task[P, R]: ...
 
 
 @overload
@@ -94,7 +95,7 @@ def powerbi_refresh(
     refresh_log_conn_id: str | None = None,
     task_id: str | None = None,
     **task_kwargs: Any,
-) -> Callable[[F], TaskDecorator]: ...
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def powerbi_refresh(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:

@@ -264,3 +264,22 @@ def test_refresh_log_rows_are_written_when_configured(
     with sqlite3.connect(database) as db:
         rows = db.execute(f"SELECT dataset_name, status FROM {DEFAULT_TABLE} ORDER BY dataset_name").fetchall()
     assert rows == [("Costs", "Completed"), ("Revenue", "Completed")]
+
+
+def test_workspace_outside_the_allow_list_fails_before_any_call(
+    sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection limited to other workspaces refuses the refresh, naming the workspace and the connection."""
+    import json
+
+    conn = json.loads(sales.airflow_conn_json())
+    conn["extra"]["allowed_workspaces"] = ["Finance"]
+    monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", json.dumps(conn))
+    result = run_dag(_single("not_allowed", make_dag, "Revenue"))
+    assert result.task_states["refresh"] == "failed"
+    logs = result.logs("refresh")
+    assert "WorkspaceNotAllowedError" in logs
+    assert "'Sales'" in logs
+    assert "'powerbi_default'" in logs
+    assert sales.count("refresh_post") == 0
+    assert sales.count("groups") == 0

@@ -147,21 +147,25 @@ def watch_refreshes(client: PowerBIClient, handles: list[Handle], *, poll_interv
     console = console or Console()
     started = time.monotonic()
     states: list[RefreshState | None] = [None] * len(handles)
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
-        while True:
-            for index, handle in enumerate(handles):
-                current = states[index]
-                if current is not None and current.status.is_terminal:
-                    continue
-                try:
-                    states[index] = client.get_refresh_state(handle)
-                except PowerBIError as exc:  # transient faults are retried inside the client
-                    console.print(f"[yellow]status of {handle.dataset_name!r} unavailable: {exc}[/yellow]")
-            elapsed = time.monotonic() - started
-            live.update(_status_table([(h, s, elapsed) for h, s in zip(handles, states, strict=True)]))
-            if all(s is not None and s.status.is_terminal for s in states) or elapsed >= timeout:
-                return states
-            time.sleep(min(poll_interval, max(timeout - elapsed, 0.05)))
+    try:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                for index, handle in enumerate(handles):
+                    current = states[index]
+                    if current is not None and current.status.is_terminal:
+                        continue
+                    try:
+                        states[index] = client.get_refresh_state(handle)
+                    except PowerBIError as exc:  # transient faults are retried inside the client
+                        console.print(f"[yellow]status of {handle.dataset_name!r} unavailable: {exc}[/yellow]")
+                elapsed = time.monotonic() - started
+                live.update(_status_table([(h, s, elapsed) for h, s in zip(handles, states, strict=True)]))
+                if all(s is not None and s.status.is_terminal for s in states) or elapsed >= timeout:
+                    return states
+                time.sleep(min(poll_interval, max(timeout - elapsed, 0.05)))
+    finally:
+        if not console.is_terminal:  # rich leaves a non-terminal Live render without its final newline
+            console.line()
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:

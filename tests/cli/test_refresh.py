@@ -28,6 +28,14 @@ def test_completed_refreshes_exit_0(finance, capsys):
     assert finance.count("refresh_post") == 2
 
 
+def test_redirected_output_ends_the_table_before_the_verdict(finance, capsys):
+    """With output redirected (not a terminal), the verdict starts on its own line after the status table."""
+    assert _refresh("Sales") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "All 1 refresh(es) completed." in lines
+    assert lines[lines.index("All 1 refresh(es) completed.") - 1].startswith("└")
+
+
 def test_failed_refresh_exits_1_with_its_error(finance, capsys):
     """A dataset whose refresh fails gives exit code 1 and its Power BI error."""
     finance.set_refresh("Inventory", outcome="Failed", error_code="ModelRefreshFailed_CredentialsNotSpecified")

@@ -6,10 +6,14 @@ root in a source checkout; :func:`template_dir` finds either.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pbi_taskflow import __version__
@@ -18,6 +22,7 @@ from pbi_taskflow.errors import ConfigurationError
 __all__ = ["ScaffoldError", "generate", "load_answers", "parse_assignments", "template_dir"]
 
 TEMPLATE_NAME = "cookiecutter-dag"
+_TEMP_LOCK = threading.Lock()
 
 
 class ScaffoldError(ConfigurationError):
@@ -87,6 +92,23 @@ def _known_variables(template: Path) -> set[str]:
     return {key for key in data if not key.startswith("_")}
 
 
+@contextlib.contextmanager
+def _private_tempdir() -> Iterator[None]:
+    """Point :mod:`tempfile` at a folder of our own for the duration, then delete it.
+
+    Cookiecutter renders each hook into a ``NamedTemporaryFile(delete=False)`` and never removes it;
+    without this every generated project would leave its hook scripts in the system temp folder.
+    """
+    with _TEMP_LOCK:
+        scratch = tempfile.mkdtemp(prefix="pbi-taskflow-new-")
+        saved, tempfile.tempdir = tempfile.tempdir, scratch
+        try:
+            yield
+        finally:
+            tempfile.tempdir = saved
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def generate(
     output_dir: str | os.PathLike[str] = ".",
     *,
@@ -117,15 +139,16 @@ def generate(
     was_level = quiet.level
     quiet.setLevel(logging.CRITICAL + 1)
     try:
-        result = cookiecutter(
-            str(template),
-            no_input=no_input,
-            extra_context=context,
-            output_dir=str(output_dir),
-            overwrite_if_exists=overwrite,
-            default_config=True,
-            accept_hooks=True,
-        )
+        with _private_tempdir():
+            result = cookiecutter(
+                str(template),
+                no_input=no_input,
+                extra_context=context,
+                output_dir=str(output_dir),
+                overwrite_if_exists=overwrite,
+                default_config=True,
+                accept_hooks=True,
+            )
     except FailedHookException as exc:
         msg = "The answers were rejected (see the list above); nothing was generated."
         raise ScaffoldError(msg) from exc

@@ -73,3 +73,14 @@ def test_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for command in ("new", "emulator", "doctor", "refresh", "demo"):
         assert command in out
+
+
+@pytest.mark.parametrize("answers", [["project_name=No Litter"], ["dag_id=9lives"]])
+def test_new_leaves_no_hook_scripts_in_the_temp_dir(tmp_path, monkeypatch, capfd, answers):
+    """Generating (or rejecting answers) leaves none of the template hooks' rendered scripts in the temp dir."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    main(["new", "--no-input", "-o", str(tmp_path / "out"), *answers])
+    capfd.readouterr()
+    assert list(scratch.iterdir()) == []

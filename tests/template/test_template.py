@@ -3,6 +3,7 @@ projects; the hook rejects each class of bad answer; representative projects pas
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -102,6 +103,14 @@ def test_render_config_env_and_pins(rendered, name):
     assert f"pbi-taskflow=={__version__}" in (project / "requirements.txt").read_text()
     assert f"pbi-taskflow=={__version__}" in (project / "pyproject.toml").read_text()
 
+
+@pytest.mark.parametrize("name", [n for n, a in sorted(COMBINATIONS.items()) if a["alert_channel"] == "email"])
+def test_env_example_smtp_connection_matches_its_port(rendered, name):
+    """The SMTP example uses STARTTLS on port 587 (disable_ssl true), as SMTP over SSL is the default and needs 465."""
+    env = (rendered[name] / ".env.example").read_text()
+    [line] = [line for line in env.splitlines() if line.startswith("AIRFLOW_CONN_SMTP_DEFAULT=")]
+    conn = json.loads(line.split("=", 1)[1].strip("'"))
+    assert conn["port"] == 465 or conn["extra"].get("disable_ssl") is True
 
 BAD_ANSWERS = {
     "dag id not an identifier": ({"dag_id": "sales-refresh"}, "dag_id 'sales-refresh': must be a Python identifier"),

@@ -80,12 +80,18 @@ class _Progress:
 
 
 def _compact(message: str) -> str:
-    """A status line's key facts (``dataset: status after N s``); other lines unchanged."""
+    """A status line's key facts (``dataset: status (seen N s after the start)``); other lines unchanged.
+
+    The elapsed time is when the task saw the state, not the refresh's duration (the results table has that).
+    """
+    from pbi_taskflow.status_log import parse_fields
+
     if "refresh state:" not in message:
         return message
-    fields = dict(part.split("=", 1) for part in message.split() if "=" in part)
-    extra = f", throttled {fields['throttled_s']} s" if fields.get("throttled_s", "-") != "-" else ""
-    return f"{fields.get('dataset', '?')}: {fields.get('status', '?')} after {fields.get('elapsed_s', '?')} s{extra}"
+    fields = parse_fields(message)
+    extra = f", throttled {fields['throttled_s']} s" if fields.get("throttled_s") else ""
+    return (f"{fields.get('dataset') or '?'}: {fields.get('status') or '?'} "
+            f"(seen {fields.get('elapsed_s') or '?'} s after the start{extra})")
 
 
 def _results_table(results: list[dict[str, Any]]) -> Any:

@@ -6,11 +6,18 @@ from pbi_taskflow.demo import _card_texts, _compact
 
 
 def test_status_lines_are_compacted_to_dataset_status_and_elapsed():
-    """A structured status line shrinks to 'dataset: status after N s'; other lines pass through."""
+    """A structured status line shrinks to 'dataset: status (seen N s after the start)'; other lines pass through."""
     line = ("Power BI refresh state: workspace=Finance dataset=Sales refresh_id=1 kind=standard status=Completed "
             "extended_status=- elapsed_s=5.0 attempt=1 throttled_s=2.0")
-    assert _compact(line) == "Sales: Completed after 5.0 s, throttled 2.0 s"
+    assert _compact(line) == "Sales: Completed (seen 5.0 s after the start, throttled 2.0 s)"
     assert _compact("Started a refresh") == "Started a refresh"
+
+
+def test_status_line_of_a_quoted_dataset_name_keeps_the_whole_name():
+    """A dataset name with spaces (quoted in the status line) is shown whole, without quotes."""
+    line = ('Power BI refresh state: workspace="Finance EU" dataset="Sales Model" refresh_id=1 kind=standard '
+            "status=Failed extended_status=- elapsed_s=12.0 attempt=1 throttled_s=-")
+    assert _compact(line) == "Sales Model: Failed (seen 12.0 s after the start)"
 
 
 def test_card_texts_flatten_an_adaptive_card():

@@ -27,6 +27,10 @@ class _PowerBIRefreshDecoratedOperator(DecoratedOperator, PowerBIRefreshOperator
     custom_operator_name = "@task.powerbi_refresh"
     template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "workspace", "conn_id")
     template_fields_renderers = DecoratedOperator.template_fields_renderers
+    shallow_copy_attrs: Sequence[str] = (
+        *DecoratedOperator.shallow_copy_attrs,
+        *PowerBIRefreshOperator.shallow_copy_attrs,
+    )
 
     def __init__(self, *, python_callable: Callable[..., Any], op_args: Any = None, op_kwargs: Any = None,
                  **kwargs: Any) -> None:

@@ -91,6 +91,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     """
 
     template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id")
+    #: Run-time objects (HTTP client, kill flag) are shared, not deep-copied, when Airflow copies the task.
+    shallow_copy_attrs: Sequence[str] = ("_client_obj", "_killed", "_run_state")
     ui_color = "#F2C811"
 
     #: Clock and sleep of the worker-side wait (replaced in benchmarks by the emulator's clock).
@@ -174,7 +176,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         self.refresh_log_conn_id = refresh_log_conn_id
         self._client_obj: Any = None
         self._run_state: RefreshRun | None = None
-        self._killed = threading.Event()
+        self._killed: threading.Event | None = None
         self._last_results: list[RefreshResult] = []
 
     # --- hooks for the decorator ----------------------------------------------------------------
@@ -192,10 +194,15 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             self._client_obj = PowerBIHook(self.conn_id).get_client()
         return self._client_obj
 
+    def _kill_event(self) -> threading.Event:
+        if self._killed is None:
+            self._killed = threading.Event()
+        return self._killed
+
     def _sleep(self, seconds: float) -> None:
         if self.sleep is not None:
             self.sleep(seconds)
-        elif self._killed.wait(max(0.0, seconds)):
+        elif self._kill_event().wait(max(0.0, seconds)):
             msg = "The task was killed while waiting for Power BI refreshes."
             raise RuntimeError(msg)
 
@@ -363,7 +370,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
     def on_kill(self) -> None:
         """Cancel the refreshes this task started (when ``cancel_on_kill``) and stop waiting."""
-        self._killed.set()
+        self._kill_event().set()
         run = self._run_state
         if run is None or not self.policy.cancel_on_kill:
             return

@@ -106,3 +106,14 @@ def test_defaults_come_from_config() -> None:
     assert (op.policy.poll_min, op.policy.poll_max, op.policy.max_concurrency) == (5.0, 600.0, 8)
     assert op.policy.timeout == 6 * 3600
     assert op.wait is True
+
+
+def test_task_survives_airflow_copies_before_and_after_running() -> None:
+    """Airflow deep-copies tasks (subsets, mapping); run-time state such as the kill flag must not break that."""
+    import copy
+
+    op = _build(workspace="Sales")
+    copy.deepcopy(op)
+    op.on_kill()  # creates the kill flag, as a killed task would
+    clone = copy.deepcopy(op)
+    assert clone.task_id == op.task_id

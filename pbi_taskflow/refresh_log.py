@@ -2,8 +2,8 @@
 
 The table (default ``pbi_refresh_log``) is created when missing. SQLite works out of the box
 (connection type ``sqlite``, ``host`` = the database file path); PostgreSQL works with connection type
-``postgres`` and a PostgreSQL driver installed (``psycopg2`` by default; extra ``{"driver": "psycopg"}``
-selects psycopg 3). Writing never fails the task: when the store is down or refuses the rows, a
+``postgres`` and a PostgreSQL driver installed (``psycopg2`` when installed, else psycopg 3; extra
+``{"driver": "psycopg"}`` picks one). Writing never fails the task: when the store is down or refuses the rows, a
 warning is logged and the task carries on.
 """
 
@@ -42,6 +42,17 @@ def _split_table(table: str) -> tuple[str | None, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
+def _default_driver(backend: str) -> str | None:
+    """``psycopg2`` for PostgreSQL, or psycopg 3 when only that is installed (SQLAlchemy 2.1 would pick psycopg 3)."""
+    if backend != "postgresql":
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+        return "psycopg"
+    return "psycopg2"
+
+
 def connection_url(conn: Any) -> URL:
     """Build the SQLAlchemy URL of an Airflow connection (``sqlite``, ``postgres``, ``mysql``, ``mssql``).
 
@@ -60,7 +71,7 @@ def connection_url(conn: Any) -> URL:
             "sqlite, postgres, mysql or mssql."
         )
         raise ConfigurationError(msg)
-    driver = extra.get("driver")
+    driver = extra.get("driver") or _default_driver(backend)
     return URL.create(
         f"{backend}+{driver}" if driver else backend,
         username=conn.login or None,

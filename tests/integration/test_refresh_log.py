@@ -151,3 +151,24 @@ def test_connection_urls() -> None:
     assert url.password == "p@ss/w"
     with pytest.raises(ConfigurationError, match="accepts types sqlite, postgres"):
         connection_url(Connection(conn_id="c", conn_type="http", host="x"))
+
+
+@pytest.mark.parametrize(
+    ("installed", "driver"),
+    [({"psycopg2", "psycopg"}, "psycopg2"), ({"psycopg"}, "psycopg"), (set(), "psycopg2")],
+)
+def test_postgres_without_driver_uses_the_installed_one(monkeypatch: pytest.MonkeyPatch, installed: set[str],
+                                                        driver: str) -> None:
+    """A postgres connection without a driver extra uses psycopg2 when installed, else psycopg 3, as documented."""
+    import importlib.util
+
+    from airflow.sdk import Connection
+
+    from pbi_taskflow.refresh_log import connection_url
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name in installed else None if name.startswith("psycopg")
+                        else real(name, *a))
+    pg = Connection(conn_id="b", conn_type="postgres", host="pg.internal", login="bi", schema="analytics")
+    assert connection_url(pg).drivername == f"postgresql+{driver}"

@@ -9,6 +9,9 @@ ENDPOINTS = frozenset(
     {"discovery", "token", "groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel", "*"}
 )
 KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost"})
+POWERBI_ENDPOINTS = frozenset({"groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel"})
+#: Faults that only make sense on some endpoints; a ``*`` fault of these kinds waits for such an endpoint.
+APPLIES_TO = {"expired_token": POWERBI_ENDPOINTS, "lost": frozenset({"refresh_post"})}
 
 
 @dataclasses.dataclass
@@ -47,6 +50,10 @@ class FaultQueue:
         if fault not in KINDS:
             msg = f"Unknown fault {fault!r}; expected one of {', '.join(sorted(KINDS))}."
             raise ValueError(msg)
+        allowed = APPLIES_TO.get(fault)
+        if allowed is not None and endpoint != "*" and endpoint not in allowed:
+            msg = f"Fault {fault!r} applies only to {', '.join(sorted(allowed))} (or '*'), not to {endpoint!r}."
+            raise ValueError(msg)
         if count < 1:
             msg = f"count must be >= 1 (the number of calls the fault applies to), got {count!r}."
             raise ValueError(msg)
@@ -62,11 +69,14 @@ class FaultQueue:
         """Consume one application of the first fault matching ``endpoint``."""
         with self._lock:
             for item in self._faults:
-                if item.endpoint in (endpoint, "*") and item.remaining > 0:
-                    item.remaining -= 1
-                    if item.remaining == 0:
-                        self._faults.remove(item)
-                    return item
+                if item.endpoint not in (endpoint, "*") or item.remaining <= 0:
+                    continue
+                if endpoint not in APPLIES_TO.get(item.kind, (endpoint,)):
+                    continue  # a '*' fault of a Power BI-only kind waits for a Power BI call
+                item.remaining -= 1
+                if item.remaining == 0:
+                    self._faults.remove(item)
+                return item
         return None
 
     def pending(self) -> list[Fault]:

@@ -300,7 +300,7 @@ class Emulator:
             ``history``, ``details``, ``cancel`` or ``*`` (any).
         :param fault: ``throttle`` (429 + ``Retry-After: retry_after``), ``error`` (``status``), ``drop`` (close the
             connection unanswered), ``drop_after`` (do the work, e.g. start the refresh, then close unanswered),
-            ``slow`` (answer after ``delay`` real seconds), ``expired_token`` (403 TokenExpired) or ``lost``
+            ``slow`` (answer after ``delay`` real seconds), ``expired_token`` (403 TokenExpired; Power BI endpoints) or ``lost``
             (refresh_post answers 202 but starts nothing, so the refresh never shows up).
         """
         self.faults.inject(endpoint, fault, count=count, retry_after=retry_after, status=status, delay=delay)

@@ -156,3 +156,22 @@ def test_error_401_is_power_bi_not_authorized(emu: Emulator, api: Any) -> None:
     answer = api.get(f"{emu.api_root}/groups")
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "PowerBINotAuthorizedException"
+
+
+def test_wildcard_power_bi_only_faults_skip_entra(emu: Emulator, sales: dict[str, str]) -> None:
+    """A ``*`` expired_token fault waits for a Power BI call: discovery and token requests are not consumed by it."""
+    emu.inject("*", "expired_token")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {msal_app(emu).acquire_token_for_client([emu.scope])['access_token']}"
+    answer = session.get(f"{emu.api_root}/groups")
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "TokenExpired"
+    assert session.get(f"{emu.api_root}/groups").status_code == 200
+
+
+@pytest.mark.parametrize(("endpoint", "fault"), [("token", "expired_token"), ("discovery", "expired_token"),
+                                                 ("history", "lost")])
+def test_faults_that_cannot_apply_to_the_endpoint_are_rejected(emu: Emulator, endpoint: str, fault: str) -> None:
+    """Injecting a fault on an endpoint it cannot apply to fails at once, naming the endpoints it applies to."""
+    with pytest.raises(ValueError, match=f"{fault!r} applies only to"):
+        emu.inject(endpoint, fault)

@@ -203,7 +203,7 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     failed = [(h, s) for h, s in zip(handles, states, strict=True) if s is None or not s.status.is_success]
     for handle, state in failed:
         if state is None or not state.status.is_terminal:
-            console.print(f"[red]{handle.dataset_name}: still running after {args.timeout:.0f} s "
+            console.print(f"[red]{handle.dataset_name}: still running after {args.timeout:g} s "
                           f"(refresh {handle.refresh_id} continues in Power BI)[/red]")
         else:
             detail = ": ".join(x for x in (state.error_code, state.error_message) if x)

@@ -54,5 +54,5 @@ def test_watch_timeout_exits_1_and_leaves_the_refresh_running(finance, capsys):
     """When watching times out the exit code is 1 and the refresh is not cancelled."""
     finance.set_refresh("Sales", duration=30)
     assert _refresh("Sales", "--timeout", "0.5") == 1
-    assert "still running" in capsys.readouterr().out
+    assert "Sales: still running after 0.5 s" in capsys.readouterr().out
     assert finance.count("cancel") == 0

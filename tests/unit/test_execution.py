@@ -1,0 +1,84 @@
+"""Unit tests for pbi_taskflow.execution and pbi_taskflow.policy: plain-value forms, merging, history facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from pbi_taskflow.errors import ConfigurationError
+from pbi_taskflow.execution import (
+    HistoryFacts,
+    RefreshRun,
+    merge_targets,
+    options_from_dict,
+    options_to_dict,
+    target_from_dict,
+    target_to_dict,
+)
+from pbi_taskflow.models import HistoryEntry, RefreshObject, RefreshOptions, RefreshStatus, Target
+from pbi_taskflow.policy import RefreshPolicy
+
+
+def _target(dataset_id: str = "DS-1", objects: tuple[RefreshObject, ...] = ()) -> Target:
+    return Target("WS-1", "Sales", dataset_id, "Revenue", RefreshOptions(type="Full", objects=objects))
+
+
+def test_options_round_trip_through_json() -> None:
+    """Refresh options survive the JSON form used in the task state store and trigger payloads."""
+    options = RefreshOptions(type="Full", commit_mode="PartialBatch", max_parallelism=3, retry_count=1,
+                             objects=(RefreshObject("Fact", "2026"), RefreshObject("Dim")),
+                             effective_date="2026-11-27", timeout="01:30:00")
+    assert options_from_dict(json.loads(json.dumps(options_to_dict(options)))) == options
+
+
+def test_target_round_trip() -> None:
+    """Targets survive their dict form."""
+    target = _target(objects=(RefreshObject("Fact"),))
+    assert target_from_dict(json.loads(json.dumps(target_to_dict(target)))) == target
+
+
+def test_run_round_trip() -> None:
+    """A RefreshRun survives its dict form (what the trigger event carries)."""
+    run = RefreshRun(pending=[target_to_dict(_target())], deadline=12.5, expected={"DS-1": 30.0})
+    assert RefreshRun.from_dict(json.loads(json.dumps(run.to_dict()))) == run
+
+
+def test_same_dataset_by_name_and_id_merges_after_resolution() -> None:
+    """Two requests resolving to one dataset id become one target; whole model wins over tables."""
+    merged = merge_targets([_target("ds-1", (RefreshObject("Fact"),)), _target("DS-1")])
+    assert len(merged) == 1
+    assert merged[0].options.objects == ()
+
+
+def test_history_facts_find_running_last_success_and_median() -> None:
+    """One history read gives the running refresh, the last success and the median duration."""
+    entries = [
+        HistoryEntry("r3", "ViaApi", RefreshStatus.UNKNOWN, start="2026-11-27T10:00:00Z"),
+        HistoryEntry("r2", "Scheduled", RefreshStatus.COMPLETED, start="2026-11-27T08:00:00Z", end="2026-11-27T08:01:00Z"),
+        HistoryEntry("r1", "Scheduled", RefreshStatus.COMPLETED, start="2026-11-26T08:00:00Z", end="2026-11-26T08:03:00Z"),
+        HistoryEntry("r0", "Scheduled", RefreshStatus.FAILED, start="2026-11-25T08:00:00Z", end="2026-11-25T09:00:00Z"),
+    ]
+    facts = HistoryFacts.from_entries(entries)
+    assert facts.running is not None
+    assert facts.running.request_id == "r3"
+    assert facts.last_success_end == dt.datetime(2026, 11, 27, 8, 1, tzinfo=dt.timezone.utc)
+    assert facts.expected == 120.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"poll_min": 10, "poll_max": 5}, {"timeout": 0}, {"max_concurrency": True}, {"if_running": None}],
+)
+def test_policy_rejects_inconsistent_values(kwargs: dict[str, object]) -> None:
+    """RefreshPolicy validates every field with a ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        RefreshPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_round_trip_and_timedelta_inputs() -> None:
+    """Durations accept timedeltas and the policy survives its dict form."""
+    policy = RefreshPolicy(min_interval=dt.timedelta(minutes=5), timeout=dt.timedelta(hours=1))  # type: ignore[arg-type]
+    assert (policy.min_interval, policy.timeout) == (300.0, 3600.0)
+    assert RefreshPolicy.from_dict(json.loads(json.dumps(policy.to_dict()))) == policy

@@ -195,14 +195,17 @@ class FakePowerBIClient:
 
     def _get_refresh_state(self, handle: Handle) -> RefreshState:
         fake = self.datasets[handle.dataset_id]
+        entry = next((e for e in fake.history if e.request_id == handle.refresh_id), None)
+        start = entry.start if entry is not None else handle.requested_at
         remaining = fake.running.get(handle.refresh_id)
         if remaining is not None and remaining > 0:
             fake.running[handle.refresh_id] = remaining - 1
-            return RefreshState(RefreshStatus.UNKNOWN, start=_now())
+            return RefreshState(RefreshStatus.UNKNOWN, start=start)
         fake.running.pop(handle.refresh_id, None)
         cancelled = handle.refresh_id in self._cancelled
         status = RefreshStatus.CANCELLED if cancelled else RefreshStatus.parse(fake.outcome)
-        state = RefreshState(status, start=_now(), end=_now(), error_code=None if status.is_success else fake.error_code,
+        end = (entry.end if entry is not None else None) or _now()
+        state = RefreshState(status, start=start, end=end, error_code=None if status.is_success else fake.error_code,
                              error_message=None if status.is_success else fake.error_message)
         fake.history = [
             HistoryEntry(e.request_id, e.refresh_type, status, start=e.start, end=state.end,

@@ -18,6 +18,17 @@ def test_refresh_runs_through_programmed_polls_to_outcome(pbi_fake_client):
     assert pbi_fake_client.refresh_history("Finance", "Sales")[0].status == RefreshStatus.FAILED
 
 
+def test_a_refresh_keeps_its_start_and_end_across_polls(pbi_fake_client):
+    """Every poll of one refresh reports the same start; once finished, the same end (as the history does)."""
+    pbi_fake_client.add_dataset("Finance", "Sales", polls=2)
+    handle = pbi_fake_client.trigger_refresh(pbi_fake_client.target("Finance", "Sales"))
+    states = [pbi_fake_client.get_refresh_state(handle) for _ in range(4)]
+    assert len({s.start for s in states}) == 1
+    assert states[2].end is not None
+    assert states[3].end == states[2].end
+    [entry] = pbi_fake_client.refresh_history("Finance", "Sales")
+    assert (entry.start, entry.end) == (states[0].start, states[2].end)
+
 def test_calls_are_recorded_as_mocks(pbi_fake_client):
     """Each method is a MagicMock, so tests assert on calls and arguments."""
     pbi_fake_client.add_dataset("Finance", "Sales")

@@ -232,3 +232,19 @@ def test_bad_return_value_fails_with_the_accepted_shapes(sales: Any, make_dag: A
     assert result.task_states["refresh"] == "failed"
     assert "TypeError" in result.logs("refresh")
     assert "a mapping {dataset:" in result.logs("refresh")
+
+
+def test_templated_workspace_and_conn_id_render_at_run_time(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """workspace and conn_id are templated fields, rendered from the run's conf."""
+
+    def body() -> None:
+        @powerbi_refresh(workspace="{{ dag_run.conf['ws'] }}", conn_id="{{ dag_run.conf['conn'] }}", **FAST)
+        def refresh() -> str:
+            return "Stock"
+
+        refresh()
+
+    result = run_dag(make_dag("templated", body), conf={"ws": "Sales", "conn": "powerbi_default"})
+    assert result.state == "success", result.logs()
+    [record] = result.xcom("refresh")
+    assert (record["workspace_name"], record["dataset_name"]) == ("Sales", "Stock")

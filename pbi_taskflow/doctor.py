@@ -183,6 +183,26 @@ def _check_workspace(report: DoctorReport, client: PowerBIClient, ws: Workspace)
     return datasets
 
 
+def _check_options(report: DoctorReport, path: Path, config: Mapping[str, Any], ws: Workspace) -> bool:
+    """Validate ``refresh_options`` and check the capacity supports them; return True when there is a problem."""
+    from pbi_taskflow.models import Refresh
+
+    options = config.get("refresh_options") or {}
+    if not options:
+        return False
+    try:
+        enhanced = Refresh("check", ws.name, **dict(options)).options.is_enhanced
+    except (TypeError, ValueError) as exc:
+        report.add("fail", f"{path.name}: refresh_options: {exc}", "fix the option in the config")
+        return True
+    if enhanced and not ws.is_on_dedicated_capacity:
+        report.add("fail", f"{path.name}: refresh_options make every refresh an enhanced refresh, which needs a "
+                   f"Premium/Fabric capacity, and {ws.name!r} is on shared capacity",
+                   "remove refresh_options (plain whole-model refreshes) or move the workspace to a dedicated capacity")
+        return True
+    return False
+
+
 def _check_drift(report: DoctorReport, client: PowerBIClient, path: Path, workspaces: list[Workspace]) -> None:
     try:
         config = _load_config(path)
@@ -224,6 +244,7 @@ def _check_drift(report: DoctorReport, client: PowerBIClient, path: Path, worksp
             report.add("fail", f"{path.name}: dataset {ds.name!r} lists tables, but table refreshes need a "
                        f"Premium/Fabric capacity and {ws.name!r} is on shared capacity",
                        "remove 'tables' (refresh the whole model) or move the workspace to a dedicated capacity")
+    drift = _check_options(report, path, config, ws) or drift
     extra = sorted(d.name for d in datasets if d.id not in configured and d.is_refreshable)
     if extra:
         report.add("info", f"{path.name}: datasets in {ws.name!r} not in the config: {', '.join(extra)}")

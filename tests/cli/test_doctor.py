@@ -70,20 +70,25 @@ def test_config_drift_is_reported(pbi_connection, emulator, tmp_path, capsys):
     assert "table refreshes need a Premium/Fabric capacity" in capsys.readouterr().out
 
 
-def test_refresh_options_are_checked_against_the_capacity(pbi_connection, emulator, tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("workspace", "commit_mode", "code", "expected"),
+    [
+        ("Team", "transactional", 1, "refresh_options make every refresh an enhanced refresh"),
+        ("Finance", "sometimes", 1, "refresh_options: Invalid commit mode 'sometimes'"),
+        ("Finance", "transactional", 0, "matches Power BI"),
+    ],
+)
+def test_refresh_options_are_checked_against_the_capacity(pbi_connection, emulator, tmp_path, capsys, workspace,
+                                                          commit_mode, code, expected):
     """Invalid refresh_options, and valid ones on shared capacity (they make every refresh enhanced), are problems."""
     _seed(emulator)
-    shared = tmp_path / "team.yaml"
-    shared.write_text("workspace: Team\ndatasets:\n  - name: Budget\nrefresh_options:\n  commit_mode: transactional\n")
-    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(shared)]) == 1
-    assert "refresh_options make every refresh an enhanced refresh" in capsys.readouterr().out
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("workspace: Finance\ndatasets:\n  - name: Sales\nrefresh_options:\n  commit_mode: sometimes\n")
-    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(broken)]) == 1
-    assert "refresh_options: Invalid commit mode 'sometimes'" in capsys.readouterr().out
-    fine = tmp_path / "fine.yaml"
-    fine.write_text("workspace: Finance\ndatasets:\n  - name: Sales\nrefresh_options:\n  commit_mode: transactional\n")
-    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(fine)]) == 0
+    dataset = "Budget" if workspace == "Team" else "Sales"
+    config = tmp_path / "powerbi.yaml"
+    config.write_text(f"workspace: {workspace}\ndatasets:\n  - name: {dataset}\nrefresh_options:\n"
+                      f"  commit_mode: {commit_mode}\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == code
+    assert expected in capsys.readouterr().out
+
 
 def test_matching_config_passes(pbi_connection, emulator, tmp_path, capsys):
     """A config that matches Power BI adds an ok line and keeps exit code 0."""

@@ -94,3 +94,27 @@ def test_trigger_on_kill_cancels_started_enhanced_refreshes(sales: Any) -> None:
     trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
     asyncio.run(trigger.on_kill())
     assert sales.count("cancel") == 1
+
+
+def test_trigger_reports_refused_credentials_as_an_error_event(sales: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If Entra refuses the credentials while deferred, the trigger ends with an error event naming the cause."""
+    import json
+
+    from pbi_taskflow.auth import clear_token_caches
+    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+    run, policy = _run_with_one_refresh(sales, 30, enhanced=True)
+    clear_token_caches()
+    conn = json.loads(sales.airflow_conn_json())
+    conn["password"] = "revoked-secret-value"
+    monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", json.dumps(conn))
+    trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
+
+    async def collect() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    [event] = asyncio.run(collect())
+    assert event.payload["status"] == "error"
+    assert "revoked-secret-value" not in event.payload["error"]
+    assert event.payload["run"]["active"]
+    assert sales.count("cancel") == 0

@@ -93,8 +93,8 @@ def _known_variables(template: Path) -> set[str]:
 
 
 @contextlib.contextmanager
-def _private_tempdir() -> Iterator[None]:
-    """Point :mod:`tempfile` at a folder of our own for the duration, then delete it.
+def _private_tempdir() -> Iterator[str]:
+    """Point :mod:`tempfile` at a folder of our own for the duration, then delete it; yield the folder.
 
     Cookiecutter renders each hook into a ``NamedTemporaryFile(delete=False)`` and never removes it;
     without this every generated project would leave its hook scripts in the system temp folder.
@@ -103,7 +103,7 @@ def _private_tempdir() -> Iterator[None]:
         scratch = tempfile.mkdtemp(prefix="pbi-taskflow-new-")
         saved, tempfile.tempdir = tempfile.tempdir, scratch
         try:
-            yield
+            yield scratch
         finally:
             tempfile.tempdir = saved
             shutil.rmtree(scratch, ignore_errors=True)
@@ -139,14 +139,16 @@ def generate(
     was_level = quiet.level
     quiet.setLevel(logging.CRITICAL + 1)
     try:
-        with _private_tempdir():
+        with _private_tempdir() as scratch:
             result = cookiecutter(
                 str(template),
                 no_input=no_input,
                 extra_context=context,
                 output_dir=str(output_dir),
                 overwrite_if_exists=overwrite,
-                default_config=True,
+                # cookiecutter's defaults (never the user's ~/.cookiecutterrc), but its replay file goes to the
+                # scratch folder: the answers already live in the project's .cookiecutter.json
+                default_config={"replay_dir": os.path.join(scratch, "replay")},
                 accept_hooks=True,
             )
     except FailedHookException as exc:

@@ -84,3 +84,14 @@ def test_new_leaves_no_hook_scripts_in_the_temp_dir(tmp_path, monkeypatch, capfd
     main(["new", "--no-input", "-o", str(tmp_path / "out"), *answers])
     capfd.readouterr()
     assert list(scratch.iterdir()) == []
+
+
+def test_new_writes_nothing_to_cookiecutters_replay_dir_in_home(tmp_path, monkeypatch):
+    """Generating keeps cookiecutter's replay file out of ~/.cookiecutter_replay (the answers are in the project)."""
+    import cookiecutter.config
+
+    home_replay = tmp_path / "home-replay"
+    monkeypatch.setitem(cookiecutter.config.DEFAULT_CONFIG, "replay_dir", str(home_replay))
+    assert main(["new", "--no-input", "-o", str(tmp_path / "out"), "project_name=No Replay"]) == 0
+    assert not home_replay.exists() or list(home_replay.iterdir()) == []
+    assert (tmp_path / "out" / "no_replay" / ".cookiecutter.json").is_file()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import sys
+import types
+from typing import Any
+
+import pytest
 
 from pbi_taskflow.lineage import dataset_uri, event_extra, openlineage_facets
 from pbi_taskflow.models import RefreshResult, RefreshStatus
@@ -36,3 +42,29 @@ def test_openlineage_facets_without_the_provider_is_none_or_outputs() -> None:
         assert facets is None
     else:
         assert [o.name for o in facets.outputs] == ["bbbb-2"]
+
+
+@dataclasses.dataclass
+class _Dataset:
+    namespace: str
+    name: str
+
+
+@dataclasses.dataclass
+class _OperatorLineage:
+    inputs: list[Any]
+    outputs: list[Any]
+
+
+def test_openlineage_facets_name_completed_models_as_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With OpenLineage importable, each completed model is an output dataset in the powerbi namespace."""
+    extractors = types.ModuleType("airflow.providers.openlineage.extractors")
+    extractors.OperatorLineage = _OperatorLineage  # type: ignore[attr-defined]
+    event_v2 = types.ModuleType("openlineage.client.event_v2")
+    event_v2.Dataset = _Dataset  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", extractors)
+    monkeypatch.setitem(sys.modules, "openlineage.client.event_v2", event_v2)
+
+    facets = openlineage_facets([_result(RefreshStatus.COMPLETED), _result(RefreshStatus.FAILED)])
+
+    assert facets == _OperatorLineage(inputs=[], outputs=[_Dataset(namespace="powerbi://aaaa-1", name="bbbb-2")])

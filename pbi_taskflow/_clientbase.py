@@ -72,18 +72,26 @@ class ClientBase:
         self.history_grace = HISTORY_GRACE
         #: How many times Power BI answered 429 to this client (each one was waited out and retried).
         self.throttle_count = 0
-        #: 429 answers to the status calls of each refresh, by refresh id.
-        self.throttles: dict[str, int] = {}
+        #: 429 answers waited out per dataset, ``{(workspace id, dataset id): [count, seconds waited]}``,
+        #: until :meth:`take_throttles` hands them to the task's run.
+        self.throttles: dict[tuple[str, str], list[float]] = {}
 
-    def on_retry(self, exc: BaseException, wait: float, key: str | None = None) -> None:
-        """Count throttled answers (called by the retry policy before each wait); ``key``: the refresh id."""
+    def on_retry(self, exc: BaseException, wait: float, ids: tuple[str, str] | None = None) -> None:
+        """Count a throttled answer (called before each retry wait); ``ids``: the dataset the call was about."""
         if isinstance(exc, ThrottledError):
             self.throttle_count += 1
-            if key:
-                self.throttles[key] = self.throttles.get(key, 0) + 1
+            if ids:
+                entry = self.throttles.setdefault(ids, [0, 0.0])
+                entry[0] += 1
+                entry[1] += max(0.0, wait)
 
-    def _retry_hook(self, key: str | None) -> Callable[[BaseException, float], None]:
-        return lambda exc, wait: self.on_retry(exc, wait, key)
+    def take_throttles(self) -> dict[tuple[str, str], list[float]]:
+        """The per-dataset throttling recorded since the last call (and forget it)."""
+        taken, self.throttles = self.throttles, {}
+        return taken
+
+    def _retry_hook(self, ids: tuple[str, str] | None) -> Callable[[BaseException, float], None]:
+        return lambda exc, wait: self.on_retry(exc, wait, ids)
 
     def _waited(self, handle: Handle) -> float:
         requested = parse_timestamp(handle.requested_at) or utcnow()

@@ -25,7 +25,7 @@ class NameResolver:
         self._datasets: dict[str, list[Dataset]] = {}
         self.allowed_workspaces = allowed_workspaces
 
-    def call(self, request: api.ApiRequest, *, key: str | None = None) -> api.ApiResponse:
+    def call(self, request: api.ApiRequest) -> api.ApiResponse:
         raise NotImplementedError
 
     def list_workspaces(self, name: str | None = None, top: int | None = None) -> list[Workspace]:

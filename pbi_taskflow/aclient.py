@@ -124,12 +124,12 @@ class AsyncPowerBIClient(ClientBase):
             await asyncio.to_thread(self.credential.invalidate, token.token)
             return await self._exchange(request, await self._token())
 
-    async def call(self, request: api.ApiRequest, *, key: str | None = None) -> api.ApiResponse:
+    async def call(self, request: api.ApiRequest) -> api.ApiResponse:
         """Send ``request``; idempotent calls are retried on transient faults."""
         if not request.idempotent:
             return await self._once(request)
         return await self.retry.acall(
-            lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self._retry_hook(key)
+            lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self._retry_hook(request.ids)
         )
 
     # --- refreshes -------------------------------------------------------------------------------
@@ -149,17 +149,17 @@ class AsyncPowerBIClient(ClientBase):
         """The current state of a started refresh (same rules as the sync client)."""
         if handle.kind == "enhanced":
             try:
-                return api.parse_details((await self.call(api.refresh_details(handle), key=handle.refresh_id)).body)
+                return api.parse_details((await self.call(api.refresh_details(handle))).body)
             except NotFoundError as exc:
                 return self.details_missing(handle, exc)
         request = api.refresh_history(handle.workspace_id, handle.dataset_id, STATUS_TOP,
                                       workspace=handle.workspace_name, dataset=handle.dataset_name)
-        entries = api.parse_history((await self.call(request, key=handle.refresh_id)).body)
+        entries = api.parse_history((await self.call(request)).body)
         entry = api.find_entry(entries, handle.refresh_id)
         if entry is None and len(entries) >= STATUS_TOP:
             request = api.refresh_history(handle.workspace_id, handle.dataset_id, 60,
                                           workspace=handle.workspace_name, dataset=handle.dataset_name)
-            entry = api.find_entry(api.parse_history((await self.call(request, key=handle.refresh_id)).body),
+            entry = api.find_entry(api.parse_history((await self.call(request)).body),
                                    handle.refresh_id)
         return self.standard_state(handle, entry)
 

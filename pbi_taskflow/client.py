@@ -145,12 +145,12 @@ class PowerBIClient(NameResolver, ClientBase):
             self.credential.invalidate(token.token)
             return self._exchange(request, self.credential.get_token())
 
-    def call(self, request: api.ApiRequest, *, key: str | None = None) -> api.ApiResponse:
+    def call(self, request: api.ApiRequest) -> api.ApiResponse:
         """Send ``request``: idempotent calls are retried on transient faults."""
         if not request.idempotent:
             return self._once(request)
         return self.retry.call(
-            lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self._retry_hook(key)
+            lambda: self._once(request), endpoint=request.endpoint, dataset=request.dataset, on_retry=self._retry_hook(request.ids)
         )
 
     # --- refreshes -------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class PowerBIClient(NameResolver, ClientBase):
                 if attempt >= self.retry.attempts:
                     raise
                 wait = self.retry.backoff(attempt, exc)
-                self.on_retry(exc, wait)
+                self.on_retry(exc, wait, request.ids)
                 log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
                           dataset=target.dataset_name)
                 self.retry.wait(wait)
@@ -281,14 +281,14 @@ class PowerBIClient(NameResolver, ClientBase):
         """
         if handle.kind == "enhanced":
             try:
-                return api.parse_details(self.call(api.refresh_details(handle), key=handle.refresh_id).body)
+                return api.parse_details(self.call(api.refresh_details(handle)).body)
             except NotFoundError as exc:
                 return self.details_missing(handle, exc)
         ids = (handle.workspace_id, handle.dataset_id)
-        entries = self._history(*ids, STATUS_TOP, handle.workspace_name, handle.dataset_name, key=handle.refresh_id)
+        entries = self._history(*ids, STATUS_TOP, handle.workspace_name, handle.dataset_name)
         entry = api.find_entry(entries, handle.refresh_id)
         if entry is None and len(entries) >= STATUS_TOP:
-            entries = self._history(*ids, 60, handle.workspace_name, handle.dataset_name, key=handle.refresh_id)
+            entries = self._history(*ids, 60, handle.workspace_name, handle.dataset_name)
             entry = api.find_entry(entries, handle.refresh_id)
         return self.standard_state(handle, entry)
 
@@ -299,11 +299,9 @@ class PowerBIClient(NameResolver, ClientBase):
         top: int,
         workspace: str | None = None,
         dataset: str | None = None,
-        *,
-        key: str | None = None,
     ) -> list[HistoryEntry]:
         request = api.refresh_history(workspace_id, dataset_id, top, workspace=workspace, dataset=dataset)
-        return api.parse_history(self.call(request, key=key).body)
+        return api.parse_history(self.call(request).body)
 
     def refresh_history(
         self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None

@@ -187,7 +187,7 @@ class RefreshRun:
     :param started: ``{refresh_id: clock time}`` when each watched refresh started.
     :param deadline: clock time after which waiting stops, or None.
     :param seen: ``{refresh_id: last status logged}``.
-    :param throttles: ``{refresh_id: 429 answers so far}``.
+    :param throttles: 429 answers waited out per dataset: ``{dataset_id: [count, seconds waited]}``.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -198,7 +198,7 @@ class RefreshRun:
     started: dict[str, float] = dataclasses.field(default_factory=dict)
     deadline: float | None = None
     seen: dict[str, str] = dataclasses.field(default_factory=dict)
-    throttles: dict[str, int] = dataclasses.field(default_factory=dict)
+    throttles: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -219,7 +219,39 @@ class RefreshRun:
         return [h for h in self.handles() if not h.attached]
 
     def final_results(self) -> list[RefreshResult]:
-        return [RefreshResult.from_dict(r) for r in self.results]
+        """The results, each with the throttling its dataset went through (see :meth:`absorb`)."""
+        out = []
+        for data in self.results:
+            result = RefreshResult.from_dict(data)
+            count = int(self._throttle(result.dataset_id)[0])
+            if count:
+                result = dataclasses.replace(result, throttle_count=result.throttle_count + count)
+            out.append(result)
+        return out
+
+    # --- throttling ------------------------------------------------------------------------------
+
+    def _throttle(self, dataset_id: str) -> list[float]:
+        entry = self.throttles.get(dataset_id)
+        return list(entry) if isinstance(entry, list) and len(entry) == 2 else [0, 0.0]
+
+    def add_throttle(self, dataset_id: str, count: int = 1, seconds: float = 0.0) -> None:
+        """Count ``count`` 429 answers about ``dataset_id`` that cost ``seconds`` of waiting."""
+        entry = self._throttle(dataset_id)
+        self.throttles[dataset_id] = [int(entry[0]) + count, float(entry[1]) + max(0.0, seconds)]
+
+    def absorb(self, client: Any) -> None:
+        """Move the throttling the client recorded per dataset into the run (it is reported in the results)."""
+        take = getattr(client, "take_throttles", None)
+        if take is None:
+            return
+        for (_workspace_id, dataset_id), (count, seconds) in take().items():
+            self.add_throttle(dataset_id, int(count), seconds)
+
+    def throttled_s(self, dataset_id: str) -> float | None:
+        """Seconds waited because Power BI throttled calls about ``dataset_id``, or None when never throttled."""
+        count, seconds = self._throttle(dataset_id)
+        return float(seconds) if count else None
 
     def watch_plan(self, policy: RefreshPolicy) -> WatchPlan:
         keys = [*self.active, *self.blockers]
@@ -334,16 +366,8 @@ class RefreshRun:
         if not state.status.is_terminal:
             return False
         handle = Handle.from_dict(self.active.pop(key))
-        result = result_of(handle, state)
-        throttled = self.throttles.pop(key, 0)
-        if throttled:
-            result = dataclasses.replace(result, throttle_count=result.throttle_count + throttled)
-        self.results.append(result.to_dict())
+        self.results.append(result_of(handle, state).to_dict())
         return True
-
-    def throttled(self, key: str) -> None:
-        """Count a 429 answer to a status call of a watched refresh (reported in its result)."""
-        self.throttles[key] = self.throttles.get(key, 0) + 1
 
     def watched_handle(self, key: str) -> Handle:
         data = self.active.get(key) or self.blockers[key]["handle"]

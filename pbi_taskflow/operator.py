@@ -240,7 +240,10 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         targets = merge_targets(client.resolve(r, self.workspace, self.options) for r in selected)
         now = self.clock()
         run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None)
-        run.plan(client, targets, self.policy, now)
+        try:
+            run.plan(client, targets, self.policy, now)
+        finally:
+            run.absorb(client)
         if not self.wait:
             for key, blocked in list(run.blockers.items()):
                 from pbi_taskflow.execution import skipped, target_from_dict

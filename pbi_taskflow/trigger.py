@@ -96,6 +96,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                     outcome = await client.get_refresh_state(handle)
                 except PowerBIError as exc:
                     outcome = exc
+                run.absorb(client)
                 apply_observation(run, plan, key, now, outcome, self.log, client.result_from)
         return self._event("start" if run.pending else "done", run)
 

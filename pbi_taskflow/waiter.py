@@ -65,7 +65,10 @@ class Waiter:
 
     def start(self) -> None:
         """Start whatever pending refreshes fit in the free slots."""
-        self.run.start_pending(self.client, self.policy, self.clock(), self.persist)
+        try:
+            self.run.start_pending(self.client, self.policy, self.clock(), self.persist)
+        finally:
+            self.run.absorb(self.client)
         self._track()
 
     def _track(self) -> None:
@@ -103,6 +106,7 @@ class Waiter:
             outcome = self.client.get_refresh_state(handle)
         except PowerBIError as exc:
             outcome = exc
+        self.run.absorb(self.client)
         if apply_observation(self.run, self.plan, key, now, outcome, self.logger, self.result_of, self.attempt):
             self.persist()
 
@@ -124,8 +128,9 @@ def apply_observation(
     """
     handle = run.watched_handle(key)
     if isinstance(outcome, ThrottledError):
-        log_throttle(logger, endpoint="status", retry_after=outcome.retry_after or 0.0, dataset=handle.dataset_name)
-        run.throttled(key)
+        wait = outcome.retry_after or 0.0
+        log_throttle(logger, endpoint="status", retry_after=wait, dataset=handle.dataset_name)
+        run.add_throttle(handle.dataset_id, 1, wait)
         plan.observed(key, now, terminal=False, retry_after=outcome.retry_after)
         return False
     if isinstance(outcome, (AuthenticationError, ConfigurationError)):
@@ -158,7 +163,8 @@ def apply_observation(
         return True
     if run.seen.get(key) != outcome.status.value:
         run.seen[key] = outcome.status.value
-        log_state(logger, handle, outcome, elapsed_s=elapsed, attempt=attempt)
+        log_state(logger, handle, outcome, elapsed_s=elapsed, attempt=attempt,
+                  throttled=run.throttled_s(handle.dataset_id))
     terminal = run.observe(key, outcome, result_of)
     plan.observed(key, now, terminal=terminal)
     return terminal

@@ -32,6 +32,7 @@ class ApiRequest:
     :param idempotent: whether a transient failure may be retried by simply re-sending.
     :param workspace: workspace concerned, for error messages.
     :param dataset: dataset concerned, for error messages.
+    :param ids: ``(workspace id, dataset id)`` of the dataset the call is about, if any (throttle accounting).
     """
 
     method: str
@@ -43,6 +44,7 @@ class ApiRequest:
     idempotent: bool = True
     workspace: str | None = None
     dataset: str | None = None
+    ids: tuple[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +116,7 @@ def trigger_refresh(
         idempotent=False,
         workspace=workspace or workspace_id,
         dataset=dataset or dataset_id,
+        ids=(workspace_id, dataset_id),
     )
 
 
@@ -129,6 +132,7 @@ def refresh_history(
         params={"$top": str(int(top))} if top else None,
         workspace=workspace or workspace_id,
         dataset=dataset or dataset_id,
+        ids=(workspace_id, dataset_id),
     )
 
 
@@ -141,6 +145,7 @@ def refresh_details(handle: Handle) -> ApiRequest:
         "read refresh details",
         workspace=handle.workspace_name,
         dataset=handle.dataset_name,
+        ids=(handle.workspace_id, handle.dataset_id),
     )
 
 
@@ -153,6 +158,7 @@ def cancel_refresh(handle: Handle) -> ApiRequest:
         "cancel refresh",
         workspace=handle.workspace_name,
         dataset=handle.dataset_name,
+        ids=(handle.workspace_id, handle.dataset_id),
     )
 
 

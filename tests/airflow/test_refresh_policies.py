@@ -214,6 +214,26 @@ def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag
     assert sales.count("cancel") == 0
     assert sales.count("refresh_post") == 1
     assert "Power BI throttled" in result.logs("refresh")
+    [record] = result.xcom("refresh")
+    assert record["throttle_count"] == 1  # counted whether the client or the waiter waited it out
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_throttling_is_counted_per_dataset_and_shown_in_the_status_line(
+    sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
+) -> None:
+    """Every 429 waited through (the refresh POST and status calls) is counted for its dataset and its wait shown."""
+    sales.inject("refresh_post", "throttle", retry_after=1, count=2)  # both on Revenue's POST, started first
+    sales.inject("details", "throttle", retry_after=1, count=1)  # Revenue's first status call (worker or trigger)
+    selection = [Refresh("Revenue", type="Full"), "Costs"]
+    result = run_dag(_single(f"throttled_{deferrable}", make_dag, selection, deferrable=deferrable))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert records["Revenue"]["throttle_count"] == 3
+    assert records["Costs"]["throttle_count"] == 0
+    lines = [line for line in result.logs("refresh").splitlines() if "dataset=Revenue" in line and "status=" in line]
+    assert lines
+    assert all("throttled_s=3" in line for line in lines), lines
 
 
 def test_on_kill_cancels_the_refreshes_the_task_started(sales: Any, pbi_connection: str) -> None:

@@ -77,7 +77,7 @@ def test_async_client_retries_throttling_and_renews_tokens(setup):
         async with settings.build_async_client(retry=RetryPolicy(async_sleep=fake_sleep)) as client:
             emu.inject("history", "throttle", retry_after=5)
             first = await client.get_refresh_state(handle)
-            assert client.throttles == {handle.refresh_id: 1}
+            assert client.throttles == {(handle.workspace_id, handle.dataset_id): [1, 5.0]}
             emu.expire_tokens()
             second = await client.get_refresh_state(handle)
             running = await client.running_refresh(handle.workspace_id, handle.dataset_id)

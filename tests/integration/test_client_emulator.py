@@ -360,15 +360,17 @@ def test_https_is_required_for_non_loopback_api_roots(emu):
 
 
 def test_throttle_count_counts_every_429(emu):
-    """Each 429 waited out is counted on the client, and per refresh for its status calls."""
+    """Each 429 waited out is counted on the client, and per dataset (the refresh POST included) with its wait."""
     with make_client(emu) as client:
         emu.inject("refresh_post", "throttle", retry_after=1)
         handle = client.trigger_refresh(client.resolve(Refresh("Revenue", "Sales")))
         emu.inject("history", "throttle", count=2, retry_after=2)
         client.get_refresh_state(handle)
         assert client.throttle_count == 3
-        assert client.throttles == {handle.refresh_id: 2}
+        assert client.throttles == {(handle.workspace_id, handle.dataset_id): [3, 5.0]}
         assert client.waits == [1.0, 2.0, 2.0]
+        assert client.take_throttles()
+        assert client.throttles == {}
 
 
 def test_untrusted_api_fails_once_with_ca_bundle_advice(emu):

@@ -43,11 +43,28 @@ def test_transient_errors_only_delay_the_next_call(error: Exception) -> None:
 
 
 def test_throttles_are_counted_in_the_result() -> None:
-    """Each 429 that reaches the waiter is counted in the refresh's result."""
+    """Each 429 that reaches the waiter is counted in the refresh's result, with the seconds it asked to wait."""
     run, plan = _setup()
     apply_observation(run, plan, "r1", 10.0, ThrottledError("slow", retry_after=1), LOG, result_from)
     apply_observation(run, plan, "r1", 20.0, RefreshState(RefreshStatus.COMPLETED), LOG, result_from)
     assert run.final_results()[0].throttle_count == 1
+    assert run.throttled_s(run.final_results()[0].dataset_id) == 1.0
+
+
+def test_throttles_the_client_absorbed_reach_the_result() -> None:
+    """429s a client retried by itself (per dataset) are moved into the run and counted in that dataset's result."""
+    run, plan = _setup()
+    dataset_id = run.watched_handle("r1").dataset_id
+
+    class Client:
+        def take_throttles(self) -> dict[tuple[str, str], list[float]]:
+            return {("ws", dataset_id): [2, 3.0]}
+
+    run.absorb(Client())
+    apply_observation(run, plan, "r1", 20.0, RefreshState(RefreshStatus.COMPLETED), LOG, result_from)
+    assert run.final_results()[0].throttle_count == 2
+    assert run.throttled_s(dataset_id) == 3.0
+    assert RefreshRun.from_dict(run.to_dict()).throttles == run.throttles
 
 
 def test_other_errors_fail_that_refresh_with_the_power_bi_text() -> None:

@@ -87,7 +87,8 @@ def raise_for_response(
     rid = request_id(headers)
     text = (message or "").lower()
     where = _where(workspace, dataset)
-    head = f"Power BI {operation or 'request'} failed{where}: {message or 'no error message'}."
+    said = (message or "no error message").rstrip().rstrip(".")
+    head = f"Power BI {operation or 'request'} failed{where}: {said}."
     kw: dict[str, Any] = {"status": status, "code": code, "request_id": rid, "workspace": workspace, "dataset": dataset}
     if "already executing" in text or "already running" in text:
         raise RefreshAlreadyRunningError(

@@ -94,6 +94,15 @@ def test_throttled_error_carries_retry_after():
     assert info.value.retry_after == 12.0
 
 
+def test_message_ending_in_a_full_stop_gets_only_one():
+    """Power BI's own text already ending in '.' is not followed by a second full stop."""
+    body = {"error": {"code": "TooManyRequests", "message": "Retry in 1 seconds."}}
+    with pytest.raises(ThrottledError) as info:
+        api.raise_for_response(429, {"Retry-After": "1"}, body, operation="trigger refresh")
+    assert ".." not in str(info.value)
+    assert "Retry in 1 seconds. Power BI is throttling requests." in str(info.value)
+
+
 def test_permission_error_points_at_tenant_setting():
     """401/403 messages name the tenant setting and workspace membership."""
     with pytest.raises(PermissionDeniedError) as info:

@@ -22,6 +22,22 @@ from pbi_taskflow.models import (
     parse_timestamp,
 )
 
+
+def iso_utc(value: str | None) -> str | None:
+    """A Power BI timestamp (``…29.417Z``, or ``…29.439`` without a zone) as ISO 8601 UTC with an offset.
+
+    Every start and end this package reports uses this one form, e.g. ``2026-11-27T20:07:41.448000+00:00``;
+    an unreadable value is kept as Power BI sent it.
+    """
+    try:
+        parsed = parse_timestamp(value)
+    except ValueError:
+        return value
+    if parsed is None:
+        return None
+    return parsed.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
 #: History ``refreshType`` values of refreshes started through the REST API.
 API_REFRESH_TYPES = frozenset({"viaapi", "viaenhancedapi", "reliableprocessing"})
 
@@ -112,8 +128,8 @@ def parse_history_entry(value: Mapping[str, Any]) -> HistoryEntry:
         refresh_type=value.get("refreshType"),
         status=combine_status(value.get("status"), value.get("extendedStatus")),
         extended_status=value.get("extendedStatus"),
-        start=value.get("startTime"),
-        end=value.get("endTime"),
+        start=iso_utc(value.get("startTime")),
+        end=iso_utc(value.get("endTime")),
         error_code=code,
         error_message=message,
     )
@@ -158,8 +174,8 @@ def parse_details(body: Any) -> RefreshState:
     return RefreshState(
         status=status,
         extended_status=data.get("extendedStatus"),
-        start=data.get("startTime"),
-        end=data.get("endTime"),
+        start=iso_utc(data.get("startTime")),
+        end=iso_utc(data.get("endTime")),
         error_code=code,
         error_message=message,
         object_errors=tuple(problems),
@@ -249,8 +265,8 @@ def result_from(handle: Handle, state: RefreshState, cloud: Cloud | None = None,
         kind=handle.kind,
         status=state.status,
         extended_status=state.extended_status,
-        start=state.start,
-        end=state.end,
+        start=iso_utc(state.start),
+        end=iso_utc(state.end),
         duration_s=duration,
         error_code=state.error_code,
         error_message=state.error_message,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 import threading
 from typing import Any
 
@@ -51,6 +52,18 @@ def test_partial_failure_fails_the_task_naming_each_failed_dataset(
     assert records["Revenue"]["status"] == "Completed"
     assert records["Costs"]["status"] == "Failed"
     assert result.asset_events == []
+
+
+def test_standard_and_enhanced_results_share_one_timestamp_format(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """start/end of standard and enhanced refreshes reach the XCom and asset events in one ISO 8601 UTC form."""
+    result = run_dag(_single("timestamps", make_dag, ["Revenue", Refresh("Costs", type="Full")]))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert {records["Revenue"]["kind"], records["Costs"]["kind"]} == {"standard", "enhanced"}
+    stamps = [r[k] for r in records.values() for k in ("start", "end")]
+    stamps += [e["extra"][k] for e in result.asset_events for k in ("start", "end") if k in e["extra"]]
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", stamp), stamps
 
 
 def test_fail_policy_all_tolerates_a_partial_failure(sales: Any, make_dag: Any, run_dag: Any) -> None:

@@ -94,6 +94,21 @@ def test_throttled_error_carries_retry_after():
     assert info.value.retry_after == 12.0
 
 
+def test_timestamps_from_history_and_details_share_one_utc_format():
+    """Standard ('…Z') and enhanced (no zone) timestamps become the same ISO 8601 UTC form with an offset."""
+    [entry] = api.parse_history({"value": [{"requestId": "r", "status": "Completed",
+                                            "startTime": "2026-11-27T20:07:29.417Z", "endTime": "2026-11-27T20:07:41Z"}]})
+    state = api.parse_details({"status": "Completed", "startTime": "2026-11-27T20:07:29.439",
+                               "endTime": "2026-11-27T21:07:41.4481234+01:00"})
+    assert (entry.start, entry.end) == ("2026-11-27T20:07:29.417000+00:00", "2026-11-27T20:07:41.000000+00:00")
+    assert (state.start, state.end) == ("2026-11-27T20:07:29.439000+00:00", "2026-11-27T20:07:41.448123+00:00")
+    handle = Handle("w", "W", "d", "D", "r", "enhanced", "2026-11-27T20:07:29+00:00")
+    raw = api.state_from_entry(entry).__class__(RefreshStatus.COMPLETED, start="2026-11-27T20:07:29.4Z", end=None)
+    result = api.result_from(handle, raw)
+    assert (result.start, result.end) == ("2026-11-27T20:07:29.400000+00:00", None)
+    assert api.iso_utc("not a time") == "not a time"
+
+
 def test_message_ending_in_a_full_stop_gets_only_one():
     """Power BI's own text already ending in '.' is not followed by a second full stop."""
     body = {"error": {"code": "TooManyRequests", "message": "Retry in 1 seconds."}}

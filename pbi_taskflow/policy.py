@@ -60,7 +60,7 @@ class RefreshPolicy:
     on_empty: str = "skip"
     fail_policy: str = "any"
     max_concurrency: int = 8
-    poll_min: float = 5.0
+    poll_min: float = 1.0
     poll_max: float = 600.0
     timeout: float | None = 6 * 3600.0
     cancel_on_kill: bool = True

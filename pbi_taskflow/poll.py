@@ -1,10 +1,12 @@
 """When to ask Power BI for a refresh's status next. Pure: no I/O, no clock of its own.
 
 A refresh with history is expected to last about as long as its recent successful refreshes
-(their median). The schedule sleeps through most of that time in a few long steps, polls densely
-around the expected end, then backs off slowly if the refresh runs late. Without history it starts
-at the minimum interval and grows the interval with the elapsed time (a fixed fraction of it), so
-the detection delay stays proportional to the refresh's own length.
+(their median). For a long expected duration the schedule checks once early (a small fraction of
+it, to catch refreshes that fail at once), doubles the delay while far from the end, covers most of
+the remaining gap in long steps, polls densely from shortly before the expected end, then backs off
+slowly if the refresh runs late. A short expected duration goes straight to the dense window.
+Without history the delay grows with the time already waited (a fixed fraction of it), so the
+detection delay stays proportional to the refresh's own length.
 
 Both waiters (worker polling and the deferrable trigger) use :class:`PollSchedule` and
 :class:`WatchPlan`, so they behave the same way and are unit-tested with a simulated clock.
@@ -15,14 +17,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-#: Without history, the next delay is this fraction of the time already waited.
+#: Without history (and once a refresh runs late), the next delay is this fraction of the time waited.
 GROWTH = 0.25
 #: With history, polls around the expected end are this fraction of the expected duration apart.
 DENSE_FRACTION = 1 / 150
-#: With history, each step before the dense window covers this fraction of the remaining gap.
+#: The dense window opens this many dense intervals before the expected end...
+DENSE_LEAD = 2
+#: ...and lasts until this many dense intervals after it; later polls back off.
+DENSE_TAIL = 4
+#: Expected durations from this long (seconds) get an early check and geometric growth before the long steps.
+LONG_EXPECTED = 60.0
+#: The early check of a long refresh comes after this fraction of its expected duration.
+EARLY_FRACTION = 0.05
+#: Each long step before the dense window covers at most this fraction of the remaining gap.
 SLEEP_FRACTION = 0.7
-#: The dense window opens this many dense intervals before the expected end.
-DENSE_LEAD = 4
 #: How long a standard refresh may stay absent from the history before it counts as lost (seconds).
 APPEARANCE_GRACE = 180.0
 
@@ -45,7 +53,7 @@ class PollSchedule:
     :param appearance_grace: how long a standard refresh may be missing from the history (seconds).
     """
 
-    min_interval: float = 5.0
+    min_interval: float = 1.0
     max_interval: float = 600.0
     expected: float | None = None
     appearance_grace: float = APPEARANCE_GRACE
@@ -81,11 +89,10 @@ class PollSchedule:
             delay = self._clamp(elapsed * GROWTH)
         else:
             dense = self.dense_interval
-            window = self.expected - DENSE_LEAD * dense
-            if elapsed < window:
-                # Long steps through the expected run time, each covering most of the gap to the dense window.
-                delay = min(self.max_interval, max(dense, (window - elapsed) * SLEEP_FRACTION))
-            elif elapsed < self.expected + DENSE_LEAD * dense:
+            opens = self.expected - DENSE_LEAD * dense
+            if elapsed < opens:
+                delay = self._approach(elapsed, opens, dense)
+            elif elapsed < self.expected + DENSE_TAIL * dense:
                 delay = dense
             else:
                 # Late: back off with the overrun, still bounded.
@@ -93,6 +100,18 @@ class PollSchedule:
         if retry_after is not None and retry_after > delay:
             delay = float(retry_after)
         return delay
+
+    def _approach(self, elapsed: float, opens: float, dense: float) -> float:
+        """Delay while the dense window (opening at ``opens``) is still ahead."""
+        assert self.expected is not None
+        gap = opens - elapsed
+        step = gap
+        if self.expected >= LONG_EXPECTED:
+            # Early check, then doubling (each delay equals the time waited), never more than most of the gap.
+            step = min(max(self.expected * EARLY_FRACTION, elapsed), gap * SLEEP_FRACTION)
+        if gap - step < DENSE_LEAD * dense:
+            step = gap  # close enough: go straight to the dense window
+        return self._clamp(step)
 
     def appearance_expired(self, elapsed: float) -> bool:
         """Whether a standard refresh still missing from the history after ``elapsed`` seconds is lost."""

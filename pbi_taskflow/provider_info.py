@@ -144,11 +144,14 @@ def get_provider_info() -> dict[str, Any]:
                         "default": "powerbi_default",
                     },
                     "poll_min_interval": {
-                        "description": "Shortest wait between two status calls of one refresh, in seconds.",
+                        "description": (
+                            "Shortest wait between two status calls of one refresh, in seconds. Refreshes with "
+                            "history are only polled this often shortly before their expected end."
+                        ),
                         "version_added": "0.1.0",
                         "type": "float",
                         "example": "5",
-                        "default": "5",
+                        "default": "1",
                     },
                     "poll_max_interval": {
                         "description": "Longest wait between two status calls of one refresh, in seconds.",

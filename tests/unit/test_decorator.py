@@ -103,7 +103,7 @@ def test_defaults_come_from_config() -> None:
     """Without arguments the connection, concurrency and poll bounds come from the [pbi_taskflow] defaults."""
     op = _build()
     assert op.conn_id == "powerbi_default"
-    assert (op.policy.poll_min, op.policy.poll_max, op.policy.max_concurrency) == (5.0, 600.0, 8)
+    assert (op.policy.poll_min, op.policy.poll_max, op.policy.max_concurrency) == (1.0, 600.0, 8)
     assert op.policy.timeout == 6 * 3600
     assert op.wait is True
 

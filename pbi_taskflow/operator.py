@@ -6,10 +6,11 @@ this at parse time. The client, the waiter and the trigger load inside :meth:`ex
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias, BaseOperator
@@ -58,6 +59,20 @@ def _number(value: Any, name: str) -> float | None:
 
 def _or(value: float | None, default: str) -> float:
     return float(default) if value is None else value
+
+
+@contextlib.contextmanager
+def _fail_fast() -> Iterator[None]:
+    """Errors no retry can fix (bad secret, bad configuration, unknown name…) fail without Airflow retries."""
+    try:
+        yield
+    except Exception as exc:
+        from pbi_taskflow._failfast import fail_fast
+
+        final = fail_fast(exc)
+        if final is exc:
+            raise
+        raise final from exc.__cause__
 
 
 class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
@@ -213,6 +228,10 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     # --- execution -----------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> Any:
+        with _fail_fast():
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> Any:
         from pbi_taskflow._ledger import Ledger
 
         ledger = Ledger(context, STATE_KEY, self.log)
@@ -307,6 +326,10 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: everything needed is in the event payload."""
+        with _fail_fast():
+            return self._execute_complete(context, event)
+
+    def _execute_complete(self, context: Any, event: Mapping[str, Any] | None) -> Any:
         from pbi_taskflow._ledger import Ledger
         from pbi_taskflow.execution import RefreshRun
 

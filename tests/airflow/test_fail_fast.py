@@ -1,0 +1,74 @@
+"""Errors no retry can fix fail the task in one try under real ``dag.test()``; refresh failures still retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pickle
+from typing import Any
+
+import pytest
+
+from pbi_taskflow import powerbi_refresh
+from pbi_taskflow.errors import InvalidSecretError
+
+pytestmark = pytest.mark.integration
+
+
+def _retrying(dag_id: str, make_dag: Any, selection: Any, seen: dict[str, list[Any]]) -> Any:
+    def on_retry(context: Any) -> None:
+        seen["retry"].append(context["ti"].try_number)
+
+    def on_failure(context: Any) -> None:
+        seen["failure"].append(context["exception"])
+
+    def body() -> None:
+        @powerbi_refresh(task_id="refresh", workspace="Sales", poll_interval=0.1, max_poll_interval=0.5, retries=1,
+                         retry_delay=dt.timedelta(seconds=0), on_retry_callback=on_retry,
+                         on_failure_callback=on_failure)
+        def refresh() -> Any:
+            return selection
+
+        refresh()
+
+    return make_dag(dag_id, body)
+
+
+def test_bad_secret_fails_in_one_try_and_stays_recognisable(
+    sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With retries=1 a refused secret ends the task in one try, logged and alerted as InvalidSecretError."""
+    conn = sales.airflow_conn()
+    conn["password"] = "not-the-secret"
+    monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", json.dumps(conn))
+    seen: dict[str, list[Any]] = {"retry": [], "failure": []}
+    result = run_dag(_retrying("bad_secret", make_dag, ["Revenue"], seen))
+    assert result.task_states["refresh"] == "failed"
+    assert seen["retry"] == []
+    [exc] = seen["failure"]
+    assert isinstance(exc, InvalidSecretError)
+    assert isinstance(pickle.loads(pickle.dumps(exc)), InvalidSecretError)
+    assert "InvalidSecretError" in result.logs("refresh")
+    assert sales.count("refresh_post") == 0
+
+
+def test_wrong_return_shape_fails_in_one_try_as_a_type_error(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """A selection of the wrong shape fails once with a TypeError naming the value, without a retry."""
+    seen: dict[str, list[Any]] = {"retry": [], "failure": []}
+    result = run_dag(_retrying("bad_shape", make_dag, 42, seen))
+    assert result.task_states["refresh"] == "failed"
+    assert seen["retry"] == []
+    [exc] = seen["failure"]
+    assert isinstance(exc, TypeError)
+    assert "42" in str(exc)
+    assert "TypeError" in result.logs("refresh")
+
+
+def test_a_failed_refresh_is_still_retried(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """A Power BI refresh failure keeps Airflow's retries: the retry callback runs once."""
+    sales.set_refresh("Revenue", outcome="Failed", error_code="Boom", error_message="source down")
+    seen: dict[str, list[Any]] = {"retry": [], "failure": []}
+    result = run_dag(_retrying("refresh_failed", make_dag, ["Revenue"], seen))
+    assert result.task_states["refresh"] == "failed"
+    assert seen["retry"] == [1]
+    assert len(seen["failure"]) == 1

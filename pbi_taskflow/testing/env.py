@@ -14,6 +14,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from pbi_taskflow.testing import dbcache
+
 __all__ = ["KEEP_HOME_ENV", "configure_airflow_env", "migrate_db"]
 
 #: Set to ``1`` to keep the ``AIRFLOW_HOME`` of the environment (for example a project's own
@@ -68,13 +70,17 @@ def configure_airflow_env(home: str | os.PathLike[str] | None = None, *, keep: b
     return path
 
 
-def migrate_db(*, reset: bool = False) -> None:
+def migrate_db(*, reset: bool = False, cache: bool | None = None) -> None:
     """Create (or upgrade) the metadata tables once per process (idempotent, thread-safe).
 
-    A new database is created straight from the ORM models, which is the fast path for the fresh
-    SQLite file of a temporary home; an existing one is migrated and keeps its data.
+    A new SQLite database is copied from the per-user cache of :mod:`pbi_taskflow.testing.dbcache`
+    when it holds one for this Airflow installation and configuration; otherwise it is created
+    straight from the ORM models (the fast path for the fresh file of a temporary home) and then
+    stored in the cache. An existing database is migrated and keeps its data; it is never replaced
+    from the cache.
 
     :param reset: drop every table first (clears an existing database).
+    :param cache: use the database cache; defaults to ``PBI_TASKFLOW_DB_CACHE`` (on unless ``0``).
     """
     from airflow import settings
 
@@ -82,13 +88,35 @@ def migrate_db(*, reset: bool = False) -> None:
     with _lock:
         if key in _migrated:
             return
+        database = _new_sqlite_file(key)
+        use_cache = database is not None and not reset and (dbcache.enabled() if cache is None else cache)
+        entry = dbcache.cache_key() if use_cache else None
+        if database is not None and entry is not None:
+            if settings.engine is not None:
+                settings.engine.dispose()  # no pooled connection may hold the file being replaced
+            if dbcache.load(entry, database):
+                _migrated.add(key)
+                return
         from airflow.utils import db
 
         if reset:
             db.resetdb()
         else:
             db.initdb()
+        if database is not None and entry is not None:
+            dbcache.store(entry, database)
         _migrated.add(key)
+
+
+def _new_sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL when it does not exist yet (or is empty), else None."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url or url == prefix or url.endswith(":memory:"):
+        return None
+    path = Path(url[len(prefix):])
+    if path.exists() and path.stat().st_size > 0:
+        return None
+    return path
 
 
 def remove_home(path: Path) -> None:

@@ -104,6 +104,10 @@ def merge_targets(targets: Iterable[Target]) -> list[Target]:
     return list(merged.values())
 
 
+def _target_key(data: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(data["workspace_id"]).lower(), str(data["dataset_id"]).lower())
+
+
 # --- history facts -------------------------------------------------------------------------------
 
 
@@ -188,6 +192,8 @@ class RefreshRun:
     :param deadline: clock time after which waiting stops, or None.
     :param seen: ``{refresh_id: last status logged}``.
     :param throttles: 429 answers waited out per dataset: ``{dataset_id: [count, seconds waited]}``.
+    :param completed: refreshes that completed in earlier tries of the task in this DAG run:
+        ``[{"try": n, "result": result dict}]`` (a retry skips those datasets).
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -199,6 +205,7 @@ class RefreshRun:
     deadline: float | None = None
     seen: dict[str, str] = dataclasses.field(default_factory=dict)
     throttles: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    completed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -260,6 +267,38 @@ class RefreshRun:
             data = self.active.get(key) or self.blockers[key]["handle"]
             schedules[key] = policy.schedule(self.expected.get(data["dataset_id"]))
         return WatchPlan(schedules=schedules, started={k: self.started[k] for k in keys})
+
+    @property
+    def resumable(self) -> bool:
+        """Whether this record is an interrupted try's (refreshes or results to pick up), not only earlier successes."""
+        return bool(self.pending or self.active or self.blockers or self.results)
+
+    def carried_over(self, attempt: int) -> list[dict[str, Any]]:
+        """:attr:`completed` plus this try's completed results: what the next try of the task may skip."""
+        known = {_target_key(c["result"]) for c in self.completed}
+        fresh = [
+            {"try": attempt, "result": r.to_dict()}
+            for r in self.final_results()
+            if r.status.is_success and _target_key(r.to_dict()) not in known
+        ]
+        return [*self.completed, *fresh]
+
+    def skip_completed(self, targets: Iterable[Target]) -> list[Target]:
+        """Report targets completed in an earlier try as Skipped (keeping that result); return the others."""
+        done = {_target_key(c["result"]): c for c in self.completed}
+        todo = []
+        for target in targets:
+            earlier = done.get(_target_key(target_to_dict(target)))
+            if earlier is None:
+                todo.append(target)
+                continue
+            result = RefreshResult.from_dict(earlier["result"])
+            reason = f"completed in try {earlier['try']} of this DAG run"
+            if result.refresh_id:
+                reason += f" (refresh {result.refresh_id})"
+            skipped_result = dataclasses.replace(result, status=RefreshStatus.SKIPPED, reason=reason, throttle_count=0)
+            self.results.append(skipped_result.to_dict())
+        return todo
 
     # --- planning ---------------------------------------------------------------------------
 

@@ -236,19 +236,19 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
         ledger = Ledger(context, STATE_KEY, self.log)
         run = ledger.load()
-        if run is not None:
+        if run is not None and run.resumable:
             self.log.info(
                 "Resuming the refreshes recorded by an earlier try: %d running, %d not started, %d finished.",
                 len(run.active) + len(run.blockers), len(run.pending), len(run.results),
             )
         else:
-            run = self._plan(context)
+            run = self._plan(context, run.completed if run is not None else [])
             if run is None:
                 return self._empty()
             ledger.save(run)
         return self._drive(context, run, ledger)
 
-    def _plan(self, context: Mapping[str, Any]) -> RefreshRun | None:
+    def _plan(self, context: Mapping[str, Any], completed: list[dict[str, Any]]) -> RefreshRun | None:
         from pbi_taskflow.execution import RefreshRun, merge_targets
         from pbi_taskflow.selection import normalize
 
@@ -258,9 +258,13 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         client = self._client()
         targets = merge_targets(client.resolve(r, self.workspace, self.options) for r in selected)
         now = self.clock()
-        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None)
+        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None, completed=list(completed))
+        todo = run.skip_completed(targets)
+        if len(todo) < len(targets):
+            self.log.info("%d dataset(s) completed in an earlier try of this DAG run; refreshing only the other %d.",
+                          len(targets) - len(todo), len(todo))
         try:
-            run.plan(client, targets, self.policy, now)
+            run.plan(client, todo, self.policy, now)
         finally:
             run.absorb(client)
         if not self.wait:
@@ -388,10 +392,16 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             for handle in run.handles():
                 run.results.append(client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED)).to_dict())
             run.active.clear()
-        ledger.clear()
         self._run_state = None
         results = run.final_results()
         self._last_results = results
+        from pbi_taskflow._report import verdict
+
+        if not started_only and (timed_out or verdict(results, self.policy.fail_policy)):
+            # the task fails: a retry in this DAG run refreshes only what did not complete
+            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context))))
+        else:
+            ledger.clear()
         return report(self, context, results, timed_out=timed_out, waited=self.policy.timeout, started_only=started_only)
 
     def on_kill(self) -> None:

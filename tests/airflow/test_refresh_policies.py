@@ -217,6 +217,32 @@ def test_no_cancel_on_timeout_leaves_the_refresh_running(sales: Any, make_dag: A
     assert sales.count("cancel") == 0
 
 
+@pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
+def test_retry_refreshes_only_the_datasets_that_did_not_complete(
+    sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
+) -> None:
+    """After a partial failure the retry refreshes only the failed dataset; the completed one is Skipped, naming try 1."""
+    sales.set_refresh("Costs", outcome="Failed", error_code="Boom", error_message="source down")
+    retried: list[int] = []
+
+    def fix_costs(context: Any) -> None:
+        retried.append(context["ti"].try_number)
+        sales.set_refresh("Costs", outcome="Completed")
+
+    dag = _single(f"partial_retry_{deferrable}", make_dag, ["Revenue", "Costs"], deferrable=deferrable, retries=1,
+                  retry_delay=dt.timedelta(seconds=0), on_retry_callback=fix_costs)
+    result = run_dag(dag)
+    assert result.state == "success", result.logs()
+    assert retried == [1]
+    records = _by_name(result.xcom("refresh"))
+    assert records["Costs"]["status"] == "Completed"
+    assert records["Revenue"]["status"] == "Skipped"
+    assert "completed in try 1 of this DAG run" in records["Revenue"]["reason"]
+    assert records["Revenue"]["refresh_id"]
+    assert records["Revenue"]["refresh_id"] in records["Revenue"]["reason"]
+    assert sales.count("refresh_post") == 3  # Revenue once, Costs in both tries
+
+
 def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag: Any) -> None:
     """Server errors and throttling while polling delay the next poll; the refresh completes, nothing is cancelled."""
     sales.set_refresh("Revenue", duration=1.0)

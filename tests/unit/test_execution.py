@@ -17,7 +17,7 @@ from pbi_taskflow.execution import (
     target_from_dict,
     target_to_dict,
 )
-from pbi_taskflow.models import HistoryEntry, RefreshObject, RefreshOptions, RefreshStatus, Target
+from pbi_taskflow.models import HistoryEntry, RefreshObject, RefreshOptions, RefreshResult, RefreshStatus, Target
 from pbi_taskflow.policy import RefreshPolicy
 
 
@@ -82,3 +82,24 @@ def test_policy_round_trip_and_timedelta_inputs() -> None:
     policy = RefreshPolicy(min_interval=dt.timedelta(minutes=5), timeout=dt.timedelta(hours=1))  # type: ignore[arg-type]
     assert (policy.min_interval, policy.timeout) == (300.0, 3600.0)
     assert RefreshPolicy.from_dict(json.loads(json.dumps(policy.to_dict()))) == policy
+
+
+def test_completed_datasets_carry_over_to_the_next_try_and_are_skipped_there() -> None:
+    """A try's completed results are carried over; the next try skips those targets, keeping their refresh id."""
+
+    done, failed = _target("DS-1"), _target("DS-2")
+    first = RefreshRun(results=[
+        RefreshResult(done.workspace_id, done.workspace_name, "ds-1", done.dataset_name, "r1", "standard",
+                      RefreshStatus.COMPLETED).to_dict(),
+        RefreshResult(failed.workspace_id, failed.workspace_name, "DS-2", failed.dataset_name, "r2", "standard",
+                      RefreshStatus.FAILED).to_dict(),
+    ])
+    record = RefreshRun.from_dict(json.loads(json.dumps(RefreshRun(completed=first.carried_over(1)).to_dict())))
+    assert not record.resumable
+    second = RefreshRun(completed=record.completed)
+    assert second.skip_completed([done, failed]) == [failed]
+    [skipped] = second.final_results()
+    assert skipped.status is RefreshStatus.SKIPPED
+    assert skipped.refresh_id == "r1"
+    assert skipped.reason == "completed in try 1 of this DAG run (refresh r1)"
+    assert len(second.carried_over(2)) == 1

@@ -84,7 +84,7 @@ class PowerBIContext:
     def history(self, dataset: str, top: int = 60) -> list[HistoryEntry]:
         """The dataset's refresh history, newest first."""
         ds = self.dataset(dataset)
-        return self.client.refresh_history(self.workspace.id, ds.id, top=top)
+        return self.client.refresh_history(self.workspace.id, ds.id, top=top, _names=(self.workspace.name, ds.name))
 
     def last_refresh(self, dataset: str) -> HistoryEntry | None:
         """The dataset's latest refresh (``.status``, ``.end``, ``.duration_s``), or None without history."""

@@ -128,7 +128,7 @@ def _closest(name: str, candidates: Iterable[str]) -> str:
 
 def _refreshes_last_day(client: PowerBIClient, ws: Workspace, ds: Dataset) -> int | None:
     try:
-        history = client.refresh_history(ws.id, ds.id, top=60)
+        history = client.refresh_history(ws.id, ds.id, top=60, _names=(ws.name, ds.name))
     except PowerBIError:
         return None
     since = datetime.now(timezone.utc) - timedelta(hours=24)

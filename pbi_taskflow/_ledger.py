@@ -1,9 +1,10 @@
 """Where a task records its refreshes while they run, so a retry reattaches instead of starting them again.
 
 Airflow 3.3's ``task_state_store`` is scoped to the task instance (DAG, run, task, map index) and,
-unlike XComs, survives into the next try. The record is written right after each refresh starts and
-removed once the task has its outcome, so only an interrupted try (worker crash, lost trigger)
-leaves one behind.
+unlike XComs, survives into the next try. The record is written right after each refresh starts. A
+try that succeeds removes it; a try that fails replaces it with the refreshes that completed, so the
+retry refreshes only the other datasets; an interrupted try (worker crash, lost trigger) leaves the
+whole run behind for the retry to resume.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def pick(items: Sequence[T], wanted: str, *, kind: str, container: str | None = 
     msg = (
         f"No {kind} with {what} {key!r}{where} is visible to the service principal. {hint} Check the spelling "
         f"(or use the {kind} id); if the {kind} exists, make sure the service principal is a Member or Admin of "
-        "its workspace."
+        "its workspace (Contributor is usually enough to refresh)."
     )
     raise UnknownNameError(msg, candidates=candidates, workspace=ws, dataset=ds)
 

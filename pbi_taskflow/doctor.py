@@ -160,7 +160,8 @@ def _check_workspace(report: DoctorReport, client: PowerBIClient, ws: Workspace)
         datasets = client.list_datasets(ws)
     except PermissionDeniedError as exc:
         report.add("fail", f"workspace {ws.name!r}: cannot list datasets: {exc}",
-                   "add the service principal to the workspace as Member or Contributor")
+                   "add the service principal to the workspace as Member or Admin "
+                   "(Contributor is usually enough to refresh)")
         return None
     except PowerBIError as exc:
         report.add("fail", f"workspace {ws.name!r}: cannot list datasets: {exc}")
@@ -268,7 +269,8 @@ def run_doctor(
     try:
         settings = connection_settings(conn_id)
     except ConfigurationError as exc:
-        report.add("fail", f"connection {conn_id!r}: {exc}")
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
+            report.add("fail", f"connection {conn_id!r}: {problem}")
         return report
     cloud = settings.cloud_name
     report.add("ok", f"connection {conn_id!r}: auth method {settings.auth_method}, cloud {cloud}, "
@@ -302,7 +304,8 @@ def run_doctor(
         return report
     if not workspaces:
         report.add("fail", "workspaces: the service principal sees no workspace",
-                   "add the app (or its security group) to the workspace as Member or Contributor")
+                   "add the app (or its security group) to the workspace as Member or Admin "
+                   "(Contributor is usually enough to refresh)")
     else:
         report.add("ok", f"workspaces visible: {len(workspaces)}")
     if settings.allowed_workspaces:

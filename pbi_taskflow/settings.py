@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pbi_taskflow.clouds import Cloud, get_cloud
 from pbi_taskflow.errors import ConfigurationError
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from pbi_taskflow.aclient import AsyncPowerBIClient
     from pbi_taskflow.auth import MsalCredential
     from pbi_taskflow.client import PowerBIClient
+
+T = TypeVar("T")
 
 AUTH_METHODS = ("secret", "certificate", "federated", "managed_identity")
 _PREFIX = "extra__pbi_taskflow__"
@@ -113,44 +115,56 @@ class ConnectionSettings:
             raise ConfigurationError(msg)
         flat = _flatten(mapping)
         where = f"connection {conn_id!r}" if conn_id else "the Power BI connection"
+        problems: list[str] = []
         method = str(flat.get("auth_method") or "secret").strip().lower().replace("-", "_")
         method = {"client_secret": "secret", "cert": "certificate", "workload_identity": "federated",
                   "managed": "managed_identity", "msi": "managed_identity"}.get(method, method)
         if method not in AUTH_METHODS:
-            msg = f"Unknown auth_method {flat.get('auth_method')!r} in {where}: expected one of {', '.join(AUTH_METHODS)}."
-            raise ConfigurationError(msg)
+            problems.append(f"Unknown auth_method {flat.get('auth_method')!r}: expected one of {', '.join(AUTH_METHODS)}.")
         tenant = _opt(flat.get("tenant_id"))
         client = _opt(flat.get("login"))
         if method != "managed_identity":
             if not tenant:
-                msg = (
-                    f"Missing tenant_id in {where}: set the extra 'tenant_id' to the Entra 'Directory (tenant) ID' "
-                    "(a GUID) or a verified domain such as contoso.onmicrosoft.com."
+                problems.append(
+                    "Missing tenant_id: set the extra 'tenant_id' to the Entra 'Directory (tenant) ID' (a GUID) or a "
+                    "verified domain such as contoso.onmicrosoft.com."
                 )
-                raise ConfigurationError(msg)
             if not client:
-                msg = f"Missing client id in {where}: set the connection's login to the app registration's 'Application (client) ID'."
-                raise ConfigurationError(msg)
+                problems.append("Missing client id: set the connection's login to the app registration's "
+                                "'Application (client) ID'.")
         if tenant and not (_GUID.match(tenant) or _DOMAIN.match(tenant)):
-            msg = (
-                f"Invalid tenant_id {tenant!r} in {where}: expected the 'Directory (tenant) ID' GUID or a verified "
-                "domain such as contoso.onmicrosoft.com."
+            problems.append(
+                f"Invalid tenant_id {tenant!r}: expected the 'Directory (tenant) ID' GUID or a verified domain such as "
+                "contoso.onmicrosoft.com."
             )
-            raise ConfigurationError(msg)
         if client and method != "managed_identity" and not _GUID.match(client):
-            msg = f"Invalid client id {client!r} in {where}: expected the app registration's 'Application (client) ID' (a GUID)."
-            raise ConfigurationError(msg)
+            problems.append(f"Invalid client id {client!r}: expected the app registration's 'Application (client) ID' "
+                            "(a GUID).")
         secret = flat.get("password") or None
         if method == "secret" and not secret:
-            msg = (
-                f"Missing client secret in {where}: auth_method is 'secret', so set the connection's password to the "
-                "secret's Value (or choose auth_method 'certificate', 'federated' or 'managed_identity')."
+            problems.append(
+                "Missing client secret: auth_method is 'secret', so set the connection's password to the secret's "
+                "Value (or choose auth_method 'certificate', 'federated' or 'managed_identity')."
             )
-            raise ConfigurationError(msg)
         if method == "certificate" and not (flat.get("certificate") or flat.get("certificate_path")):
-            msg = f"Missing certificate in {where}: auth_method is 'certificate', so set the extra 'certificate' (inline PEM) or 'certificate_path'."
-            raise ConfigurationError(msg)
-        settings = cls(
+            problems.append("Missing certificate: auth_method is 'certificate', so set the extra 'certificate' "
+                            "(inline PEM) or 'certificate_path'.")
+        allowed = _collect(problems, _allowed, flat.get("allowed_workspaces"))
+        timeout = _collect(problems, _timeout, flat.get("timeout"))
+        values = {key: _opt(flat.get(key)) for key in ("cloud", "authority_host", "api_root", "scope")}
+        try:
+            cloud = get_cloud(values["cloud"] or "public", authority_host=values["authority_host"],
+                              api_root=values["api_root"], scope=values["scope"])
+        except ConfigurationError as exc:
+            problems.append(exc.message)
+        else:
+            from pbi_taskflow._urls import require_https
+
+            _collect(problems, require_https, cloud.authority_host, "authority_host")
+            _collect(problems, require_https, cloud.api_root, "Power BI api_root")
+        if problems:
+            raise _invalid(where, problems)
+        return cls(
             tenant_id=tenant,
             client_id=client,
             client_secret=str(secret) if secret else None,
@@ -161,17 +175,15 @@ class ConnectionSettings:
             certificate_thumbprint=_opt(flat.get("certificate_thumbprint")),
             federated_token_file=_opt(flat.get("federated_token_file")),
             managed_identity_client_id=_opt(flat.get("managed_identity_client_id")) or (client if method == "managed_identity" else None),
-            cloud_name=_opt(flat.get("cloud")) or "public",
-            authority_host=_opt(flat.get("authority_host")),
-            api_root=_opt(flat.get("api_root")),
-            scope=_opt(flat.get("scope")),
+            cloud_name=values["cloud"] or "public",
+            authority_host=values["authority_host"],
+            api_root=values["api_root"],
+            scope=values["scope"],
             ca_bundle=_opt(flat.get("ca_bundle")),
-            allowed_workspaces=_allowed(flat.get("allowed_workspaces"), where),
-            timeout=_timeout(flat.get("timeout"), where),
+            allowed_workspaces=allowed or (),
+            timeout=timeout,
             conn_id=conn_id,
         )
-        settings.cloud  # noqa: B018 - validates the cloud name and overrides now
-        return settings
 
     @property
     def cloud(self) -> Cloud:
@@ -262,6 +274,26 @@ def _flatten(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _collect(problems: list[str], check: Callable[..., T], *args: Any) -> T | None:
+    """``check(*args)``, or None with its problem appended to ``problems``."""
+    try:
+        return check(*args)
+    except ConfigurationError as exc:
+        problems.append(exc.message)
+        return None
+
+
+def _invalid(where: str, problems: list[str]) -> ConfigurationError:
+    """One error listing every problem of the connection (``.problems`` keeps them apart)."""
+    if len(problems) == 1:
+        error = ConfigurationError(f"{where[0].upper()}{where[1:]}: {problems[0]}")
+    else:
+        lines = "".join(f"\n  - {p}" for p in problems)
+        error = ConfigurationError(f"{where[0].upper()}{where[1:]} has {len(problems)} problems:{lines}")
+    error.problems = list(problems)  # type: ignore[attr-defined]
+    return error
+
+
 def _opt(value: Any) -> str | None:
     if value is None:
         return None
@@ -269,7 +301,7 @@ def _opt(value: Any) -> str | None:
     return text or None
 
 
-def _allowed(value: Any, where: str) -> tuple[str, ...]:
+def _allowed(value: Any) -> tuple[str, ...]:
     if value in (None, ""):
         return ()
     if isinstance(value, str):
@@ -282,12 +314,12 @@ def _allowed(value: Any, where: str) -> tuple[str, ...]:
         else:
             value = text.split(",")
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        msg = f"Invalid allowed_workspaces {value!r} in {where}: expected a list of workspace names or ids, or a comma-separated string."
+        msg = f"Invalid allowed_workspaces {value!r}: expected a list of workspace names or ids, or a comma-separated string."
         raise ConfigurationError(msg)
     return tuple(v.strip().strip("'\"") for v in value if v.strip().strip("'\""))
 
 
-def _timeout(value: Any, where: str) -> float | None:
+def _timeout(value: Any) -> float | None:
     if value in (None, ""):
         return None
     try:
@@ -295,6 +327,6 @@ def _timeout(value: Any, where: str) -> float | None:
     except (TypeError, ValueError):
         seconds = -1.0
     if seconds <= 0 or isinstance(value, bool):
-        msg = f"Invalid timeout {value!r} in {where}: expected the HTTP read timeout in seconds (a positive number)."
+        msg = f"Invalid timeout {value!r}: expected the HTTP read timeout in seconds (a positive number)."
         raise ConfigurationError(msg)
     return seconds

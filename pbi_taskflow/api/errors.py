@@ -26,7 +26,7 @@ from pbi_taskflow.models import Handle
 _PERMISSION_ADVICE = (
     "Check that the Power BI tenant setting 'Service principals can call Fabric public APIs' (formerly 'Allow "
     "service principals to use Power BI APIs') covers this app, and that its service principal is a Member or "
-    "Admin of the workspace."
+    "Admin of the workspace (Contributor is usually enough to refresh)."
 )
 
 

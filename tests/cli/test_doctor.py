@@ -56,6 +56,21 @@ def test_missing_connection_and_missing_tenant(pbi_connection, emulator, monkeyp
     assert "AIRFLOW_CONN_NEVER_DEFINED" in capsys.readouterr().out
 
 
+def test_every_connection_problem_is_reported_at_once(pbi_connection, emulator, monkeypatch, capsys):
+    """Several bad fields, a plain-http api_root among them, each get their own connection line, not a token line."""
+    conn = emulator.airflow_conn()
+    conn["login"] = "not-a-guid"
+    conn["extra"].update({"timeout": "soon", "api_root": "http://api.powerbi.example.com/v1.0/myorg"})
+    monkeypatch.setenv("AIRFLOW_CONN_MANY", json.dumps(conn))
+    assert main(["doctor", "--conn-id", "many"]) == 1
+    fails = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[FAIL]")]
+    assert len(fails) == 3, fails
+    assert all(line.startswith("[FAIL] connection 'many':") for line in fails)
+    assert "Invalid client id" in fails[0]
+    assert "Invalid timeout" in fails[1]
+    assert "plain-http Power BI api_root" in fails[2]
+
+
 def test_config_drift_is_reported(pbi_connection, emulator, tmp_path, capsys):
     """A config naming a missing dataset, and tables on shared capacity, are problems with suggestions."""
     _seed(emulator)

@@ -78,6 +78,21 @@ def test_validation_errors_name_the_field(mapping, needle):
     assert SECRET not in str(info.value)
 
 
+def test_all_field_problems_are_reported_together():
+    """Every wrong field is named in one ConfigurationError, each also listed in ``.problems``."""
+    mapping = {"login": "abc", "extra": {"tenant_id": "not a tenant", "timeout": 0,
+                                         "api_root": "http://api.powerbi.com/v1.0/myorg"}}
+    with pytest.raises(ConfigurationError) as info:
+        ConnectionSettings.from_mapping(mapping, conn_id="pbi")
+    problems = info.value.problems  # type: ignore[attr-defined]
+    assert [p.split(" ")[0:2] for p in problems] == [
+        ["Invalid", "tenant_id"], ["Invalid", "client"], ["Missing", "client"], ["Invalid", "timeout"],
+        ["Refusing", "plain-http"],
+    ]
+    assert str(info.value).startswith("Connection 'pbi' has 5 problems:")
+    assert all(p in str(info.value) for p in problems)
+
+
 def test_build_credential_per_method(tmp_path, monkeypatch):
     """Each auth_method builds its credential without network I/O."""
     base = {"login": CLIENT, "extra": {"tenant_id": TENANT}}

@@ -1,8 +1,9 @@
 """Credentials for Power BI on MSAL: client secret, certificate, federated credential, managed identity.
 
 Importing this package is cheap: MSAL and requests load on the first token request. Tokens are
-cached once per (authority, tenant, client, scope) per process and shared by every credential
-object and every caller; a cold cache hit by many threads at once causes one token request.
+cached once per (authority, tenant, client, scope, credential fingerprint) per process and shared by
+every credential object with the same material and every caller; a cold cache hit by many threads at
+once causes one token request.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The token machinery every credential shares.
 
-One slot per (authority, tenant, client, scope) per process holds the MSAL token cache, the MSAL
-application (built lazily on the first token request, because building it does network I/O) and a
-lock, so concurrent callers on a cold cache coalesce into one token request.
+One slot per (authority, tenant, client, scope, credential fingerprint) per process holds the MSAL token
+cache, the MSAL application (built lazily on the first token request, because building it does network
+I/O) and a lock, so concurrent callers on a cold cache coalesce into one token request. The fingerprint
+is a SHA-256 digest of the credential material, so a wrong or rotated secret never reuses a token
+obtained with another one.
 """
 
 from __future__ import annotations
@@ -126,7 +128,10 @@ class MsalCredential:
 
     @property
     def _key(self) -> tuple[str, ...]:
-        return (self.authority_host.lower(), (self.tenant_id or "").lower(), (self.client_id or "").lower(), self.scope)
+        # The credential's fingerprint (a SHA-256 digest, never the secret) keeps a wrong or rotated secret
+        # from reusing a token another credential of the same app obtained in this process.
+        return (self.authority_host.lower(), (self.tenant_id or "").lower(), (self.client_id or "").lower(), self.scope,
+                self._fingerprint())
 
     def __repr__(self) -> str:
         return (

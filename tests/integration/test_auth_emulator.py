@@ -103,6 +103,15 @@ def test_cached_token_is_reused_until_invalidated(emulator):
     assert emulator.count("token") == 2
 
 
+def test_wrong_secret_never_reuses_a_token_cached_with_the_right_one(emulator):
+    """After the right secret cached a token, a wrong secret for the same app in the same process is refused."""
+    good = _secret(emulator).get_token()
+    with pytest.raises(InvalidSecretError):
+        _secret(emulator, secret="a-wrong-or-rotated-secret").get_token()
+    assert _secret(emulator).get_token() == good
+    assert emulator.count("token") == 2
+
+
 def test_expired_secret_says_to_create_a_new_secret_or_use_a_certificate(emulator):
     """AADSTS7000222 becomes SecretExpiredError with an actionable message and a correlation id."""
     client = str(uuid.uuid4())

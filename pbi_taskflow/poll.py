@@ -5,8 +5,8 @@ A refresh with history is expected to last about as long as its recent successfu
 it, to catch refreshes that fail at once), doubles the delay while far from the end, covers most of
 the remaining gap in long steps, polls densely from shortly before the expected end, then backs off
 slowly if the refresh runs late. A short expected duration goes straight to the dense window.
-Without history the delay grows with the time already waited (a fixed fraction of it), so the
-detection delay stays proportional to the refresh's own length.
+Without history the delay grows with the time already waited (a fixed fraction of it, plus a few
+seconds' lead), so the detection delay stays proportional to the refresh's own length.
 
 Both waiters (worker polling and the deferrable trigger) use :class:`PollSchedule` and
 :class:`WatchPlan`, so they behave the same way and are unit-tested with a simulated clock.
@@ -19,6 +19,9 @@ from collections.abc import Iterable, Mapping
 
 #: Without history (and once a refresh runs late), the next delay is this fraction of the time waited.
 GROWTH = 0.25
+#: Without history, the time waited counts this many seconds more: the first calls come about 1 s apart
+#: rather than at every minimum interval (fewer calls and no later detection for short refreshes).
+NO_HISTORY_LEAD = 4.0
 #: With history, polls around the expected end are this fraction of the expected duration apart.
 DENSE_FRACTION = 1 / 150
 #: The dense window opens this many dense intervals before the expected end...
@@ -86,7 +89,7 @@ class PollSchedule:
         """
         elapsed = max(0.0, elapsed)
         if self.expected is None:
-            delay = self._clamp(elapsed * GROWTH)
+            delay = self._clamp((elapsed + NO_HISTORY_LEAD) * GROWTH)
         else:
             dense = self.dense_interval
             opens = self.expected - DENSE_LEAD * dense

@@ -8,6 +8,7 @@ from pbi_taskflow.poll import (
     DENSE_LEAD,
     EARLY_FRACTION,
     GROWTH,
+    NO_HISTORY_LEAD,
     PollSchedule,
     WatchPlan,
     expected_duration,
@@ -106,7 +107,7 @@ def test_dense_polls_span_the_expected_end() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ends_at", "max_calls", "max_delay"), [(10.0, 10, 2.5), (600.0, 30, 150.0), (HOUR, 40, 600.0)]
+    ("ends_at", "max_calls", "max_delay"), [(10.0, 6, 2.5), (600.0, 25, 150.0), (HOUR, 32, 600.0)]
 )
 def test_without_history_calls_and_latency_grow_with_the_refresh(
     ends_at: float, max_calls: int, max_delay: float
@@ -121,7 +122,7 @@ def test_without_history_interval_grows_with_elapsed_time_up_to_max() -> None:
     """Without history the delay is a fraction of the time waited, clamped to [min, max]."""
     schedule = PollSchedule(min_interval=5, max_interval=60)
     assert schedule.next_delay(0) == 5
-    assert schedule.next_delay(100) == 100 * GROWTH
+    assert schedule.next_delay(100) == (100 + NO_HISTORY_LEAD) * GROWTH
     assert schedule.next_delay(10_000) == 60
 
 

@@ -70,17 +70,18 @@ def configure_airflow_env(home: str | os.PathLike[str] | None = None, *, keep: b
     return path
 
 
-def migrate_db(*, reset: bool = False, cache: bool | None = None) -> None:
+def migrate_db(*, reset: bool = False, cache: bool = False) -> None:
     """Create (or upgrade) the metadata tables once per process (idempotent, thread-safe).
 
-    A new SQLite database is copied from the per-user cache of :mod:`pbi_taskflow.testing.dbcache`
-    when it holds one for this Airflow installation and configuration; otherwise it is created
-    straight from the ORM models (the fast path for the fresh file of a temporary home) and then
-    stored in the cache. An existing database is migrated and keeps its data; it is never replaced
-    from the cache.
+    A new database is created straight from the ORM models, which is the fast path for the fresh
+    SQLite file of a temporary home; an existing one is migrated and keeps its data. With ``cache``,
+    a new SQLite database is copied from the per-user cache of :mod:`pbi_taskflow.testing.dbcache`
+    when it holds one for this installation and configuration, and stored there after it was
+    created; an existing database is never replaced from the cache.
 
     :param reset: drop every table first (clears an existing database).
-    :param cache: use the database cache; defaults to ``PBI_TASKFLOW_DB_CACHE`` (on unless ``0``).
+    :param cache: use the per-user database cache (the pytest plugin does), unless
+        ``PBI_TASKFLOW_DB_CACHE=0`` turns it off.
     """
     from airflow import settings
 
@@ -89,7 +90,7 @@ def migrate_db(*, reset: bool = False, cache: bool | None = None) -> None:
         if key in _migrated:
             return
         database = _new_sqlite_file(key)
-        use_cache = database is not None and not reset and (dbcache.enabled() if cache is None else cache)
+        use_cache = database is not None and not reset and cache and dbcache.enabled()
         entry = dbcache.cache_key() if use_cache else None
         if database is not None and entry is not None:
             if settings.engine is not None:

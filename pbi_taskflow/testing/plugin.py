@@ -8,8 +8,9 @@ anything imports Airflow) and offers fixtures for testing DAGs that refresh Powe
 ``smtp_receiver``.
 
 Disable it with ``-p no:pbi_taskflow`` (or ``addopts = ["-p", "no:pbi_taskflow"]``). Keep your own
-``AIRFLOW_HOME`` with ``PBI_TASKFLOW_KEEP_AIRFLOW_HOME=1``. This module imports neither Airflow nor
-the emulator at module level.
+``AIRFLOW_HOME`` with ``PBI_TASKFLOW_KEEP_AIRFLOW_HOME=1``. The new database is copied from a per-user
+cache when one matches (see :mod:`pbi_taskflow.testing.dbcache`; ``PBI_TASKFLOW_DB_CACHE=0`` turns it
+off). This module imports neither Airflow nor the emulator at module level.
 """
 
 from __future__ import annotations
@@ -78,10 +79,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
-    """The isolated Airflow home of this test session, with its SQLite metadata database migrated (once)."""
+    """The isolated Airflow home of this test session, with its SQLite metadata DB created or copied from the cache (once)."""
     if "home" not in _STATE:
         pytest.skip("pbi_taskflow could not isolate AIRFLOW_HOME (airflow was imported too early); see the warning")
-    migrate_db()
+    migrate_db(cache=True)
     return Path(_STATE["home"])
 
 

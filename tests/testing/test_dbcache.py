@@ -193,7 +193,7 @@ def counting_initdb(*args, **kwargs):
     calls.append(1)
     return real_initdb(*args, **kwargs)
 db.initdb = counting_initdb
-migrate_db()
+migrate_db(cache=sys.argv[1] == "cache")
 from airflow.models import Variable
 Variable.set("probe", "written")
 from airflow.models.pool import Pool
@@ -204,7 +204,7 @@ print(json.dumps({"initdb": len(calls), "variable": Variable.get("probe"), "pool
 '''
 
 
-def _migrate_in_fresh_process(tmp_path: Path, cache_folder: Path) -> dict[str, object]:
+def _migrate_in_fresh_process(tmp_path: Path, cache_folder: Path, *, cache: bool = True) -> dict[str, object]:
     import json
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -212,7 +212,7 @@ def _migrate_in_fresh_process(tmp_path: Path, cache_folder: Path) -> dict[str, o
     env.pop(dbcache.DB_CACHE_ENV, None)
     script = tmp_path / "migrate.py"
     script.write_text(textwrap.dedent(MIGRATE_SCRIPT))
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run([sys.executable, str(script), "cache" if cache else "no-cache"], env=env, capture_output=True, text=True, timeout=300,
                           check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -223,8 +223,15 @@ def _migrate_in_fresh_process(tmp_path: Path, cache_folder: Path) -> dict[str, o
 @pytest.mark.slow
 @pytest.mark.integration
 def test_migrate_db_stores_then_copies_then_rebuilds(tmp_path):
-    """Fresh processes: a miss runs initdb and fills the cache, a hit copies it (no initdb), a corrupt entry rebuilds."""
+    """Fresh processes: a miss runs initdb and fills the cache, a hit copies it (no initdb), a corrupt entry rebuilds.
+
+    Without ``cache=True`` (scripts, the demo) nothing is read from or written to the cache.
+    """
     folder = tmp_path / "cache"
+    uncached = _migrate_in_fresh_process(tmp_path, folder, cache=False)
+    assert uncached["initdb"] == 1
+    assert not list(folder.glob("*.db"))
+
     first = _migrate_in_fresh_process(tmp_path, folder)
     assert first["initdb"] == 1
     entries = list(folder.glob("*.db"))

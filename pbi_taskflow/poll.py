@@ -23,7 +23,7 @@ GROWTH = 0.25
 #: rather than at every minimum interval (fewer calls and no later detection for short refreshes).
 NO_HISTORY_LEAD = 4.0
 #: With history, polls around the expected end are this fraction of the expected duration apart.
-DENSE_FRACTION = 1 / 150
+DENSE_FRACTION = 1 / 300
 #: The dense window opens this many dense intervals before the expected end...
 DENSE_LEAD = 2
 #: ...and lasts until this many dense intervals after it; later polls back off.

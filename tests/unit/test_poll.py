@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pbi_taskflow.poll import (
+    DENSE_FRACTION,
     DENSE_LEAD,
     EARLY_FRACTION,
     GROWTH,
@@ -64,7 +65,7 @@ def test_ten_minute_refresh_with_history(min_interval: float) -> None:
 
 
 @pytest.mark.parametrize("min_interval", [1.0, 5.0])
-@pytest.mark.parametrize("ends_at", [3540.0, 3600.0, 3630.0])
+@pytest.mark.parametrize("ends_at", [3600.0, 3601.0, 3630.0])
 def test_one_hour_refresh_with_history_costs_few_calls_and_is_seen_quickly(min_interval: float, ends_at: float) -> None:
     """An hour-long refresh near its history's duration costs at most 15 calls, seen within 30 s."""
     calls, delay = simulate(PollSchedule(min_interval=min_interval, max_interval=600, expected=HOUR), ends_at)
@@ -87,6 +88,15 @@ def test_early_failure_of_a_long_refresh_is_seen_soon(fails_at: float, seen_with
     assert calls <= 6
 
 
+@pytest.mark.parametrize("ends_at", [2400.0, 3300.0, 3540.0])
+def test_early_end_is_seen_within_half_its_lead(ends_at: float) -> None:
+    """A refresh ending before its expected end is seen within half its lead plus 30 s, and one max interval."""
+    schedule = PollSchedule(min_interval=1, max_interval=600, expected=HOUR)
+    calls, delay = simulate(schedule, ends_at)
+    assert delay <= min(600, 0.5 * (HOUR - ends_at) + 30)
+    assert calls <= 12
+
+
 @pytest.mark.parametrize("ends_at", [3900.0, 5400.0, 2 * HOUR])
 def test_late_refresh_backs_off_in_proportion_to_its_overrun(ends_at: float) -> None:
     """A refresh running past its expected end is seen within a dense interval plus about a third of the overrun."""
@@ -100,7 +110,7 @@ def test_dense_polls_span_the_expected_end() -> None:
     """Around the expected end, calls are one dense interval apart, from two intervals before it."""
     schedule = PollSchedule(min_interval=1, max_interval=600, expected=HOUR)
     dense = schedule.dense_interval
-    assert dense == HOUR / 150
+    assert dense == HOUR * DENSE_FRACTION
     times = poll_times(schedule, HOUR + 3 * dense)
     assert times[-5:] == pytest.approx([HOUR + k * dense for k in (-1, 0, 1, 2, 3)])
     assert times[-6] == pytest.approx(HOUR - DENSE_LEAD * dense)

@@ -184,8 +184,10 @@ def test_clear_removes_entries(cache, tmp_path):
 
 MIGRATE_SCRIPT = '''
 import json, sys
-from pbi_taskflow.testing.env import configure_airflow_env, migrate_db
+import atexit
+from pbi_taskflow.testing.env import configure_airflow_env, migrate_db, remove_home
 home = configure_airflow_env()
+atexit.register(remove_home, home)
 from airflow.utils import db
 calls = []
 real_initdb = db.initdb

@@ -4,7 +4,9 @@
   JSON string, so user text (error messages, dataset names) can never break the document; write
   ``"text": "Dataset {{ name }}"``. ``{{ value | tojson }}`` inserts a complete JSON value (quotes
   included) for numbers, lists and objects. The output is parsed to check it is valid JSON.
-  Filters: ``duration`` (seconds to "2 min 05 s") and ``mrkdwn`` (Slack escaping of ``&``, ``<``, ``>``).
+  Filters: ``duration`` (seconds to "2 min 05 s"), ``mrkdwn`` (Slack escaping of ``&``, ``<``, ``>``) and
+  ``md`` (Markdown escaping for Teams TextBlock text and FactSet values, so user text cannot form links
+  or formatting; apply it after ``truncate``, and never to URL fields such as ``Action.OpenUrl``).
 * ``html`` templates (email body): HTML autoescaping.
 * ``text`` templates (email plain text): no escaping.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -83,7 +86,30 @@ def _environment(fmt: str, folder: str) -> Any:
     env.filters["tojson"] = _tojson
     env.filters["duration"] = _duration
     env.filters["mrkdwn"] = _mrkdwn
+    env.filters["md"] = _md
     return env
+
+
+# Characters that start or close Markdown links, emphasis, code, autolinks, headings, quotes and tables;
+# "_" inside a word (ModelRefresh_ShortMessage) cannot delimit emphasis and stays as it is.
+_MD_INLINE = re.compile(r"[\\`*\[\]()<>#~|!]|(?<![^\W_])_|_(?![^\W_])")
+# Line-leading list markers and heading underlines ("- x", "+ x", "1. x", "1) x", "---", "===").
+_MD_LIST = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)](?:[ \t]|$)))", re.MULTILINE)
+
+
+def _md(value: Any) -> str:
+    """Backslash-escape Markdown syntax (CommonMark), so user text in a Teams card renders literally."""
+    if value is None:
+        return ""
+    text = _MD_INLINE.sub(r"\\\g<0>", str(value))
+    return _MD_LIST.sub(_escape_list_marker, text)
+
+
+def _escape_list_marker(match: re.Match[str]) -> str:
+    indent, marker = match.group(1), match.group(2)
+    if marker.isdigit():
+        return f"{indent}{marker}\\"
+    return f"{indent}\\{marker}"
 
 
 def _mrkdwn(value: Any) -> str:

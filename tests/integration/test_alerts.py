@@ -100,6 +100,27 @@ def test_teams_posts_card_with_facts(webhook: WebhookReceiver, monkeypatch: pyte
     assert planted not in text
 
 
+def test_teams_card_shows_markdown_in_error_as_text(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Power BI error message with Markdown link syntax reaches Teams escaped, while our own links stay links."""
+    from markdown_it import MarkdownIt
+
+    webhook_conn(monkeypatch, "teams_test", webhook)
+    context = failure_context()
+    context["exception"].results[0]["error_message"] = "See [click](https://evil.example) **now**"
+    TeamsNotifier("teams_test")(context)
+    [post] = webhook.posts
+    card = json.loads(post.body)["attachments"][0]["content"]
+    facts = {f["title"]: f["value"] for c in card["body"] if c["type"] == "Container"
+             for i in c["items"] if i["type"] == "FactSet" for f in i["facts"]}
+    html = MarkdownIt("commonmark").render(facts["Error"])
+    assert "<a" not in html
+    assert "<strong>" not in html
+    assert "See [click](https://evil.example) **now**" in html
+    urls = [a["url"] for c in card["body"] if c["type"] == "Container" for i in c["items"]
+            if i["type"] == "ActionSet" for a in i["actions"]] + [a["url"] for a in card["actions"]]
+    assert urls == ["https://app.powerbi.com/groups/ws-1/datasets/ds-1", StubTI.log_url]
+
+
 def test_slack_posts_blocks(webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Slack notifier posts fallback text and blocks with the failed dataset."""
     webhook_conn(monkeypatch, "slack_test", webhook)

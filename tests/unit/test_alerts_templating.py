@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markdown_it import MarkdownIt
 
 from pbi_taskflow.alerts.templating import AlertTemplateError, load_template, templates_dir
 
+MARKDOWN = "[click](https://evil.example) **x** _y_ `z` <https://evil.example/auto> ![i](https://evil.example/i.png)"
 HOSTILE = 'bad "quote" \\ back\nslash "}]} </td><script>alert(1)</script> <!channel> {{ 7*7 }}'
 
 
@@ -79,21 +81,76 @@ class _Structure(HTMLParser):
         self.text.append(data)
 
 
+def markdown(text: str) -> _Structure:
+    """The HTML structure a CommonMark renderer (as Teams applies to TextBlock and FactSet text) makes of ``text``."""
+    parser = _Structure()
+    parser.feed(MarkdownIt("commonmark").render(text))
+    parser.close()
+    return parser
+
+
+def plain(text: str) -> str:
+    """The visible text of ``text`` once rendered as CommonMark."""
+    return "".join(markdown(text).text).strip()
+
+
+def card_texts(content: dict[str, Any]) -> list[str]:
+    """Every Markdown-rendered string of an Adaptive Card: TextBlock text and FactSet titles and values."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "TextBlock":
+                found.append(node["text"])
+            if node.get("type") == "FactSet":
+                found.extend(v for fact in node["facts"] for v in (fact["title"], fact["value"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(content.get("body", []))
+    return found
+
+
 def test_teams_card_is_valid_json_with_hostile_text() -> None:
     """User text full of quotes, backslashes and braces stays inside its JSON string in the Teams card."""
     card = json.loads(load_template("teams_card.json.j2", "json").render(facts()))
     content = card["attachments"][0]["content"]
     assert content["type"] == "AdaptiveCard"
-    text = json.dumps(content)
-    assert json.dumps(HOSTILE)[1:-1] in text
     assert content["actions"][0]["url"].endswith("try_number=2")
     containers = [b for b in content["body"] if b.get("type") == "Container"]
-    assert [c["items"][0]["text"] for c in containers] == ['Finance / Sales "Gold"', "Finance / Inventory"]
+    assert [plain(c["items"][0]["text"]) for c in containers] == ['Finance / Sales "Gold"', "Finance / Inventory"]
     facts_of_failed = {f["title"]: f["value"] for f in containers[0]["items"][1]["facts"]}
     assert facts_of_failed["Error code"] == "ModelRefreshFailed"
-    assert facts_of_failed["Error"] == HOSTILE
+    assert plain(facts_of_failed["Error"]) == HOSTILE
     assert facts_of_failed["Refresh id"] == "rid-1"
     assert facts_of_failed["Duration"] == "1 min 05 s"
+
+
+def test_teams_card_user_markdown_cannot_form_links_or_formatting() -> None:
+    """Markdown link, emphasis and list syntax in any user value renders as literal text in the Teams card."""
+    line_start = "- item\n1. step\n---"
+    failed = {**facts()["datasets"][0], "error_message": MARKDOWN, "dataset": "**Gold**", "reason": line_start,
+              "workspace": "[ws](https://evil.example)", "error_code": "Model_Refresh _code_"}
+    f = facts(title=f"Refresh {MARKDOWN}", dag_id="**dag**", run_id="[run](https://evil.example)",
+              datasets=[failed], failed=[failed])
+    content = json.loads(load_template("teams_card.json.j2", "json").render(f))["attachments"][0]["content"]
+    texts = card_texts(content)
+    assert len(texts) > 10
+    for text in texts:
+        rendered = markdown(text)
+        assert set(rendered.tags) <= {"p", "br"}, (text, rendered.tags)
+        assert "https://evil.example" not in rendered.links
+    visible = {plain(t) for t in texts}
+    assert {MARKDOWN, f"Refresh {MARKDOWN}", "**dag**", "[run](https://evil.example)", "Model_Refresh _code_",
+            line_start, "[ws](https://evil.example) / **Gold**"} <= visible
+    assert "Model_Refresh" in json.dumps(content), "an underscore inside a word needs no escape"
+    assert [a["url"] for a in content["actions"]] == [f["log_url"]]
+    [action_set] = [i for c in content["body"] if c.get("type") == "Container" for i in c["items"]
+                    if i["type"] == "ActionSet"]
+    assert action_set["actions"][0]["url"] == "https://app.powerbi.com/groups/ws-1/datasets/ds-1?a=1&b=2"
 
 
 def test_slack_blocks_escape_mrkdwn() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
@@ -90,10 +90,10 @@ def powerbi_refresh(
     effective_date: dt.date | str | None = None,
     powerbi_timeout: str | int | dt.timedelta | None = None,
     max_concurrency: int | None = None,
-    if_running: str = "wait",
+    if_running: Literal["wait", "attach", "skip", "fail"] = "wait",
     min_interval: float | dt.timedelta | None = None,
-    on_empty: str = "skip",
-    fail_policy: str = "any",
+    on_empty: Literal["skip", "succeed", "fail"] = "skip",
+    fail_policy: Literal["any", "all"] = "any",
     cancel_on_kill: bool = True,
     cancel_on_timeout: bool = True,
     refresh_log_conn_id: str | None = None,

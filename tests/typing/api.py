@@ -82,5 +82,6 @@ def skip_if_fresh() -> bool:
 
 powerbi_refresh(workspace=42)  # type: ignore[call-overload]
 powerbi_refresh(deferrable="yes")  # type: ignore[call-overload]
+powerbi_refresh(if_running="attachh")  # type: ignore[call-overload]
 Refresh(["Sales"])  # type: ignore[arg-type]
 RefreshResult.from_dict(["not", "a", "mapping"])  # type: ignore[arg-type]

@@ -348,8 +348,9 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         if event.get("status") == "timeout":
             return self._finish(context, run, ledger, timed_out=True)
         if event.get("status") == "error":
-            error = RefreshFailedError(str(event.get("error")), results=run.results)
-            raise error
+            from pbi_taskflow._error_event import trigger_error
+
+            raise trigger_error(event, run.results)
         return self._drive(context, run, ledger)
 
     # --- finishing -----------------------------------------------------------------------------------

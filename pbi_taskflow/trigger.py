@@ -7,7 +7,9 @@ task resumes from the payload alone (``dag.test`` drops ``defer(kwargs=...)``). 
 - ``done``: every watched refresh is finished;
 - ``start``: a slot freed up (or a blocking refresh ended) and datasets wait to be started by the task;
 - ``timeout``: the task's waiting deadline passed;
-- ``error``: the trigger could not go on (for example the credentials were refused).
+- ``error``: the trigger could not go on (for example the credentials were refused); ``error`` holds
+  its text and ``error_detail`` its class and fields (see :mod:`pbi_taskflow._error_event`), so the
+  task raises the same exception class as it would in the worker.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from pbi_taskflow._error_event import error_to_event
 from pbi_taskflow.errors import PowerBIError
 from pbi_taskflow.execution import RefreshRun
 from pbi_taskflow.models import RefreshState
@@ -55,10 +58,11 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         # Imports and credential set-up happen off the event loop: they may read files and load modules.
         return await asyncio.to_thread(_build_client, settings, self.conn_id)
 
-    def _event(self, status: str, run: RefreshRun, error: str | None = None) -> TriggerEvent:
+    def _event(self, status: str, run: RefreshRun, error: PowerBIError | None = None) -> TriggerEvent:
         payload: dict[str, Any] = {"status": status, "run": run.to_dict()}
-        if error:
-            payload["error"] = error
+        if error is not None:
+            payload["error"] = str(error)
+            payload["error_detail"] = error_to_event(error)
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -70,7 +74,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
             client = await self._client()
             event = await self._watch(client, run, policy)
         except PowerBIError as exc:
-            event = self._event("error", run, str(exc))
+            event = self._event("error", run, exc)
         finally:
             if client is not None:
                 await client.aclose()

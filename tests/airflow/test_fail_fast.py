@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from pbi_taskflow import powerbi_refresh
-from pbi_taskflow.errors import InvalidSecretError
+from pbi_taskflow.errors import InvalidSecretError, SecretExpiredError
 
 pytestmark = pytest.mark.integration
 
 
-def _retrying(dag_id: str, make_dag: Any, selection: Any, seen: dict[str, list[Any]]) -> Any:
+def _retrying(dag_id: str, make_dag: Any, selection: Any, seen: dict[str, list[Any]], **task_kwargs: Any) -> Any:
     def on_retry(context: Any) -> None:
         seen["retry"].append(context["ti"].try_number)
 
@@ -25,7 +25,7 @@ def _retrying(dag_id: str, make_dag: Any, selection: Any, seen: dict[str, list[A
     def body() -> None:
         @powerbi_refresh(task_id="refresh", workspace="Sales", poll_interval=0.1, max_poll_interval=0.5, retries=1,
                          retry_delay=dt.timedelta(seconds=0), on_retry_callback=on_retry,
-                         on_failure_callback=on_failure)
+                         on_failure_callback=on_failure, **task_kwargs)
         def refresh() -> Any:
             return selection
 
@@ -72,3 +72,37 @@ def test_a_failed_refresh_is_still_retried(sales: Any, make_dag: Any, run_dag: A
     assert result.task_states["refresh"] == "failed"
     assert seen["retry"] == [1]
     assert len(seen["failure"]) == 1
+
+
+def test_secret_expiring_while_deferred_fails_in_one_try_as_secret_expired(
+    sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A secret that expires while the task is deferred fails it in one try (retries=1) as SecretExpiredError."""
+    from pbi_taskflow.auth import clear_token_caches
+    from pbi_taskflow.operator import PowerBIRefreshOperator
+
+    sales.set_refresh("Revenue", duration=5.0)
+    sales.add_app(sales.client_id, secret="expired-secret-value", secret_expired=True)
+    conn = sales.airflow_conn()
+    conn["password"] = "expired-secret-value"
+    defer = PowerBIRefreshOperator._defer
+
+    def expire_then_defer(self: Any, run: Any) -> None:
+        # the refresh has started; from now on the connection holds an expired secret and no token is cached,
+        # so the trigger must ask Entra for a token and is refused
+        monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", json.dumps(conn))
+        clear_token_caches()
+        defer(self, run)
+
+    monkeypatch.setattr(PowerBIRefreshOperator, "_defer", expire_then_defer)
+    seen: dict[str, list[Any]] = {"retry": [], "failure": []}
+    result = run_dag(_retrying("expired_while_deferred", make_dag, ["Revenue"], seen, deferrable=True))
+    assert result.task_states["refresh"] == "failed"
+    assert sales.count("refresh_post") == 1
+    assert seen["retry"] == []
+    [exc] = seen["failure"]
+    assert isinstance(exc, SecretExpiredError)
+    assert str(exc.code).startswith("AADSTS7000222")
+    logs = result.logs("refresh")
+    assert "SecretExpiredError" in logs
+    assert "expired-secret-value" not in logs

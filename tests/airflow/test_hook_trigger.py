@@ -97,7 +97,7 @@ def test_trigger_on_kill_cancels_started_enhanced_refreshes(sales: Any) -> None:
 
 
 def test_trigger_reports_refused_credentials_as_an_error_event(sales: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """If Entra refuses the credentials while deferred, the trigger ends with an error event naming the cause."""
+    """If Entra refuses the credentials while deferred, the trigger ends with an error event naming the cause and its class."""
     import json
 
     from pbi_taskflow.auth import clear_token_caches
@@ -116,5 +116,7 @@ def test_trigger_reports_refused_credentials_as_an_error_event(sales: Any, monke
     [event] = asyncio.run(collect())
     assert event.payload["status"] == "error"
     assert "revoked-secret-value" not in event.payload["error"]
+    assert event.payload["error_detail"]["class"] == "pbi_taskflow.errors.InvalidSecretError"
+    assert "revoked-secret-value" not in json.dumps(event.payload)
     assert event.payload["run"]["active"]
     assert sales.count("cancel") == 0

@@ -183,7 +183,8 @@ class Deployment:
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        for sig, grace in ((None, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        # Each step waits its grace, then sends the next signal; the last step only waits for the SIGKILLed.
+        for sig, grace in ((None, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0), (None, 5.0)):
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and any(psutil.pid_exists(p) and _alive(p) for p in self.seen):
                 time.sleep(0.5)

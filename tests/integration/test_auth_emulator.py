@@ -14,7 +14,6 @@ from pbi_taskflow.auth import (
     CertificateCredential,
     ClientSecretCredential,
     FederatedCredential,
-    clear_token_caches,
 )
 from pbi_taskflow.clouds import get_cloud
 from pbi_taskflow.errors import (
@@ -30,18 +29,10 @@ from pbi_taskflow.errors import (
     UnknownTenantError,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cold_token_cache")]
 
 ISSUER = "https://token.actions.example.test"
 SUBJECT = "repo:acme/etl:ref:refs/heads/main"
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache(clean_env):
-    """Every test starts with no cached token or MSAL app."""
-    clear_token_caches()
-    yield
-    clear_token_caches()
 
 
 def _cloud(emu):

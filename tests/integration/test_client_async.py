@@ -6,21 +6,12 @@ import asyncio
 
 import pytest
 
-from pbi_taskflow.auth import clear_token_caches
 from pbi_taskflow.errors import InvalidRequestError
 from pbi_taskflow.models import Refresh, RefreshStatus
 from pbi_taskflow.retry import RetryPolicy
 from pbi_taskflow.settings import ConnectionSettings
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache(clean_env):
-    """Every test starts with no cached token."""
-    clear_token_caches()
-    yield
-    clear_token_caches()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cold_token_cache")]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from pbi_taskflow.auth import ClientSecretCredential, clear_token_caches
+from pbi_taskflow.auth import ClientSecretCredential
 from pbi_taskflow.client import PowerBIClient
 from pbi_taskflow.clouds import get_cloud
 from pbi_taskflow.errors import (
@@ -27,15 +27,7 @@ from pbi_taskflow.models import Refresh, RefreshStatus, Target
 from pbi_taskflow.retry import RetryPolicy
 from pbi_taskflow.settings import ConnectionSettings
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _cold_cache(clean_env):
-    """Every test starts with no cached token."""
-    clear_token_caches()
-    yield
-    clear_token_caches()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cold_token_cache")]
 
 
 @pytest.fixture

@@ -249,8 +249,10 @@ def run_dag(
     import airflow.sdk.definitions.dag as sdk_dag
 
     from pbi_taskflow.testing.env import migrate_db
+    from pbi_taskflow.testing.execution_api import prepare_execution_api
 
     migrate_db()
+    prepare_execution_api()
     serialize_dag(dag)
     capture = LogCapture(listener=on_log)
     original = sdk_dag._run_task

@@ -59,8 +59,13 @@ def report(
     timed_out: bool = False,
     waited: float | None = None,
     started_only: bool = False,
+    earlier: Sequence[tuple[int, RefreshResult]] = (),
 ) -> list[dict[str, Any]]:
-    """Log, record and judge the task's results; return the XCom value or raise the failure."""
+    """Log, record and judge the task's results; return the XCom value or raise the failure.
+
+    ``earlier`` holds ``(try, result)`` of refreshes an earlier try of this DAG run completed and this
+    try skipped: their asset events are emitted now, when the task succeeds.
+    """
     from pbi_taskflow.lineage import emit_asset_events
 
     log = operator.log
@@ -83,7 +88,7 @@ def report(
         if timed_out:
             raise RefreshTimeoutError(message, results=records)
         raise RefreshFailedError(message, results=records)
-    emitted = emit_asset_events(context, results)
+    emitted = emit_asset_events(context, results, earlier=earlier)
     if emitted:
         log.info("Recorded %d Power BI asset event(s).", emitted)
     return records

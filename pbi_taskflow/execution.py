@@ -194,6 +194,8 @@ class RefreshRun:
     :param throttles: 429 answers waited out per dataset: ``{dataset_id: [count, seconds waited]}``.
     :param completed: refreshes that completed in earlier tries of the task in this DAG run:
         ``[{"try": n, "result": result dict}]`` (a retry skips those datasets).
+    :param reused: the entries of :attr:`completed` this try skipped because it selected their datasets
+        again: the try reports them, and emits their asset events when it succeeds.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -206,6 +208,7 @@ class RefreshRun:
     seen: dict[str, str] = dataclasses.field(default_factory=dict)
     throttles: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     completed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    reused: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -298,7 +301,12 @@ class RefreshRun:
                 reason += f" (refresh {result.refresh_id})"
             skipped_result = dataclasses.replace(result, status=RefreshStatus.SKIPPED, reason=reason, throttle_count=0)
             self.results.append(skipped_result.to_dict())
+            self.reused.append(earlier)
         return todo
+
+    def reused_results(self) -> list[tuple[int, RefreshResult]]:
+        """``(try, result)`` of each earlier completed refresh this try skipped (see :attr:`reused`)."""
+        return [(int(c["try"]), RefreshResult.from_dict(c["result"])) for c in self.reused]
 
     # --- planning ---------------------------------------------------------------------------
 

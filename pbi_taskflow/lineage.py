@@ -4,7 +4,8 @@ Every ``@powerbi_refresh`` task declares the asset alias ``powerbi-refreshes`` a
 when it succeeds, adds one asset event per refreshed dataset with the uri
 ``powerbi://<workspace_id>/<dataset_id>`` (the asset's name is the same uri, so
 ``Asset(uri="powerbi://…")`` in a downstream DAG matches it). Names and the outcome go in the
-event's extra.
+event's extra. A refresh that completed in an earlier, failed try of the same DAG run gets its event
+from the try that succeeds, with ``completed_in_try`` in the extra.
 """
 
 from __future__ import annotations
@@ -46,8 +47,17 @@ def event_extra(result: RefreshResult) -> dict[str, Any]:
     }
 
 
-def emit_asset_events(context: Mapping[str, Any], results: Iterable[RefreshResult]) -> int:
-    """Add an asset event through the alias for each completed refresh; return how many."""
+def emit_asset_events(
+    context: Mapping[str, Any],
+    results: Iterable[RefreshResult],
+    *,
+    earlier: Iterable[tuple[int, RefreshResult]] = (),
+) -> int:
+    """Add an asset event through the alias for each completed refresh; return how many.
+
+    :param earlier: ``(try, result)`` of refreshes completed by earlier tries of this DAG run that this
+        try skipped; they get their event now, with ``completed_in_try`` in the extra.
+    """
     from airflow.sdk import Asset
 
     from pbi_taskflow.models import RefreshStatus
@@ -56,14 +66,12 @@ def emit_asset_events(context: Mapping[str, Any], results: Iterable[RefreshResul
     if events is None:
         return 0
     alias = outlet_alias()
-    count = 0
-    for result in results:
-        if result.status is not RefreshStatus.COMPLETED:
-            continue
+    pending = [(r, event_extra(r)) for r in results if r.status is RefreshStatus.COMPLETED]
+    pending += [(r, {**event_extra(r), "completed_in_try": n}) for n, r in earlier if r.status is RefreshStatus.COMPLETED]
+    for result, extra in pending:
         uri = dataset_uri(result.workspace_id, result.dataset_id)
-        events[alias].add(Asset(name=uri, uri=uri), extra=event_extra(result))
-        count += 1
-    return count
+        events[alias].add(Asset(name=uri, uri=uri), extra=extra)
+    return len(pending)
 
 
 def openlineage_facets(results: Iterable[RefreshResult]) -> Any:

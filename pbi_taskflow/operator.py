@@ -395,7 +395,6 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             run.active.clear()
         self._run_state = None
         results = run.final_results()
-        self._last_results = results
         from pbi_taskflow._report import verdict
 
         if not started_only and (timed_out or verdict(results, self.policy.fail_policy)):
@@ -403,7 +402,10 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context))))
         else:
             ledger.clear()
-        return report(self, context, results, timed_out=timed_out, waited=self.policy.timeout, started_only=started_only)
+        earlier = run.reused_results()
+        self._last_results = [*results, *(r for _, r in earlier)]  # OpenLineage outputs include carried-over ones
+        return report(self, context, results, timed_out=timed_out, waited=self.policy.timeout, started_only=started_only,
+                      earlier=earlier)
 
     def on_kill(self) -> None:
         """Cancel the refreshes this task started (when ``cancel_on_kill``) and stop waiting."""

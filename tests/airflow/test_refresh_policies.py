@@ -221,7 +221,8 @@ def test_no_cancel_on_timeout_leaves_the_refresh_running(sales: Any, make_dag: A
 def test_retry_refreshes_only_the_datasets_that_did_not_complete(
     sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
 ) -> None:
-    """After a partial failure the retry refreshes only the failed dataset; the completed one is Skipped, naming try 1."""
+    """After a partial failure the retry refreshes only the failed dataset; the completed one is Skipped, naming try 1,
+    and both get their asset event from the successful try (the carried-over one marked with its try)."""
     sales.set_refresh("Costs", outcome="Failed", error_code="Boom", error_message="source down")
     retried: list[int] = []
 
@@ -241,6 +242,12 @@ def test_retry_refreshes_only_the_datasets_that_did_not_complete(
     assert records["Revenue"]["refresh_id"]
     assert records["Revenue"]["refresh_id"] in records["Revenue"]["reason"]
     assert sales.count("refresh_post") == 3  # Revenue once, Costs in both tries
+    events = {e["extra"]["dataset_name"]: e["extra"] for e in result.asset_events}
+    assert set(events) == {"Revenue", "Costs"}
+    assert events["Revenue"]["completed_in_try"] == 1
+    assert events["Revenue"]["refresh_id"] == records["Revenue"]["refresh_id"]
+    assert events["Revenue"]["status"] == "Completed"
+    assert "completed_in_try" not in events["Costs"]
 
 
 def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag: Any) -> None:

@@ -103,3 +103,5 @@ def test_completed_datasets_carry_over_to_the_next_try_and_are_skipped_there() -
     assert skipped.refresh_id == "r1"
     assert skipped.reason == "completed in try 1 of this DAG run (refresh r1)"
     assert len(second.carried_over(2)) == 1
+    [(try_number, reused)] = RefreshRun.from_dict(json.loads(json.dumps(second.to_dict()))).reused_results()
+    assert (try_number, reused.refresh_id, reused.status) == (1, "r1", RefreshStatus.COMPLETED)

@@ -68,3 +68,44 @@ def test_openlineage_facets_name_completed_models_as_outputs(monkeypatch: pytest
     facets = openlineage_facets([_result(RefreshStatus.COMPLETED), _result(RefreshStatus.FAILED)])
 
     assert facets == _OperatorLineage(inputs=[], outputs=[_Dataset(namespace="powerbi://aaaa-1", name="bbbb-2")])
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.added: list[tuple[Any, Any, dict[str, Any]]] = []
+
+    def __getitem__(self, alias: Any) -> Any:
+        recorder = self
+
+        class _Accessor:
+            def add(self, asset: Any, extra: dict[str, Any]) -> None:
+                recorder.added.append((alias, asset, extra))
+
+        return _Accessor()
+
+
+def test_asset_events_cover_this_try_and_completed_earlier_tries() -> None:
+    """Completed refreshes of this try and of earlier tries get one event each; failures and skips get none."""
+    from pbi_taskflow.lineage import ALIAS_NAME, emit_asset_events
+
+    events = _Recorder()
+    earlier = dataclasses.replace(_result(RefreshStatus.COMPLETED), dataset_id="CCCC-3", dataset_name="Costs")
+    count = emit_asset_events(
+        {"outlet_events": events},
+        [_result(RefreshStatus.COMPLETED), _result(RefreshStatus.FAILED), _result(RefreshStatus.SKIPPED)],
+        earlier=[(1, earlier), (1, _result(RefreshStatus.FAILED))],
+    )
+    assert count == 2
+    assert [(alias.name, asset.uri) for alias, asset, _ in events.added] == [
+        (ALIAS_NAME, "powerbi://aaaa-1/bbbb-2"), (ALIAS_NAME, "powerbi://aaaa-1/cccc-3"),
+    ]
+    assert "completed_in_try" not in events.added[0][2]
+    assert events.added[1][2]["completed_in_try"] == 1
+    assert events.added[1][2]["dataset_name"] == "Costs"
+
+
+def test_no_outlet_events_in_the_context_emits_nothing() -> None:
+    """Outside a task (no outlet_events), nothing is emitted and nothing fails."""
+    from pbi_taskflow.lineage import emit_asset_events
+
+    assert emit_asset_events({}, [_result(RefreshStatus.COMPLETED)]) == 0

@@ -112,6 +112,17 @@ def auth_advice(exc: AuthenticationError) -> str:
     return f"Entra ID refused a token to {app}{tenant}. Check the connection's credentials."
 
 
+def _no_retry(exc: object) -> bool:
+    """Whether ``exc`` fails the task without Airflow retries (``AirflowFailException``, as fail-fast errors are)."""
+    if not isinstance(exc, BaseException):
+        return False
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # pragma: no cover - Airflow is a dependency
+        return False
+    return isinstance(exc, AirflowFailException)
+
+
 def _dataset(result: RefreshResult) -> dict[str, Any]:
     return {
         "workspace": result.workspace_name or result.workspace_id,
@@ -163,7 +174,8 @@ def build_facts(
     """Everything an alert template may use, with secrets hidden.
 
     Keys: ``event``, ``title``, ``summary``, ``dag_id``, ``task_id``, ``run_id``, ``try_number``,
-    ``max_tries``, ``map_index``, ``log_url``, ``datasets`` (one dict per dataset, failed ones first),
+    ``max_tries``, ``final`` (True when the error fails the task without its remaining retries, because
+    no retry can fix it), ``map_index``, ``log_url``, ``datasets`` (one dict per dataset, failed ones first),
     ``failed`` (the failed ones), ``error`` (``type``, ``message``, ``code``, ``request_id`` or None) and ``auth``
     (``client_id``, ``tenant_id``, ``code``, ``advice`` or None).
 
@@ -204,6 +216,7 @@ def build_facts(
         "title": headline,
         "summary": summary,
         **task,
+        "final": _no_retry(exc),
         "datasets": datasets,
         "failed": failed,
         "error": error,

@@ -20,7 +20,10 @@ def _retrying(dag_id: str, make_dag: Any, selection: Any, seen: dict[str, list[A
         seen["retry"].append(context["ti"].try_number)
 
     def on_failure(context: Any) -> None:
+        from pbi_taskflow.alerts.facts import build_facts
+
         seen["failure"].append(context["exception"])
+        seen.setdefault("facts", []).append(build_facts(context))
 
     def body() -> None:
         @powerbi_refresh(task_id="refresh", workspace="Sales", poll_interval=0.1, max_poll_interval=0.5, retries=1,
@@ -50,6 +53,8 @@ def test_bad_secret_fails_in_one_try_and_stays_recognisable(
     assert isinstance(pickle.loads(pickle.dumps(exc)), InvalidSecretError)
     assert "InvalidSecretError" in result.logs("refresh")
     assert sales.count("refresh_post") == 0
+    [facts] = seen["facts"]
+    assert (facts["event"], facts["final"], facts["try_number"], facts["max_tries"]) == ("failure", True, 1, 1)
 
 
 def test_wrong_return_shape_fails_in_one_try_as_a_type_error(sales: Any, make_dag: Any, run_dag: Any) -> None:
@@ -72,6 +77,7 @@ def test_a_failed_refresh_is_still_retried(sales: Any, make_dag: Any, run_dag: A
     assert result.task_states["refresh"] == "failed"
     assert seen["retry"] == [1]
     assert len(seen["failure"]) == 1
+    assert [f["final"] for f in seen["facts"]] == [False]  # it used its retry
 
 
 def test_secret_expiring_while_deferred_fails_in_one_try_as_secret_expired(

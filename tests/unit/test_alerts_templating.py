@@ -44,6 +44,7 @@ def facts(**overrides: Any) -> dict[str, Any]:
         "run_id": "manual__2026",
         "try_number": 2,
         "max_tries": 1,
+        "final": False,
         "map_index": -1,
         "log_url": "http://localhost:8080/dags/nightly/runs/manual__2026/tasks/refresh?try_number=2",
         "datasets": [failed, ok],
@@ -188,6 +189,15 @@ def test_email_text_lists_failed_dataset() -> None:
     assert "Error code: ModelRefreshFailed" in text
     assert "Refresh id: rid-1" in text
     assert "Try:  2 of 2" in text
+
+
+@pytest.mark.parametrize("name", ["email.txt.j2", "email.html.j2", "slack_blocks.json.j2", "teams_card.json.j2"])
+def test_a_final_failure_says_it_was_not_retried(name: str) -> None:
+    """An error that fails the task without its remaining retries shows "not retried" instead of "1 of 2"."""
+    kind = "text" if name.endswith(".txt.j2") else "html" if name.endswith(".html.j2") else "json"
+    out = load_template(name, kind).render(facts(try_number=1, final=True, summary="Sales failed"))
+    assert "not retried: a retry cannot fix this error" in out
+    assert "1 of 2" not in out
 
 
 def test_auth_facts_render_advice() -> None:

@@ -75,6 +75,14 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
             event = await self._watch(client, run, policy)
         except PowerBIError as exc:
             event = self._event("error", run, exc)
+        except Exception as exc:
+            self.log.exception("The Power BI trigger failed unexpectedly")
+            message = (
+                f"The Power BI trigger failed unexpectedly ({type(exc).__name__}: {exc}). The refreshes it watched are "
+                "recorded, so a retry of the task resumes watching them instead of starting them again; the "
+                "triggerer log has the traceback."
+            )
+            event = self._event("error", run, PowerBIError(message))
         finally:
             if client is not None:
                 await client.aclose()

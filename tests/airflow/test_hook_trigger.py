@@ -117,6 +117,34 @@ def test_trigger_reports_refused_credentials_as_an_error_event(sales: Any, monke
     assert event.payload["status"] == "error"
     assert "revoked-secret-value" not in event.payload["error"]
     assert event.payload["error_detail"]["class"] == "pbi_taskflow.errors.InvalidSecretError"
+    assert event.payload["error_detail"]["fields"]["client_id"] == conn["login"]  # the alert names the app
     assert "revoked-secret-value" not in json.dumps(event.payload)
     assert event.payload["run"]["active"]
+    assert sales.count("cancel") == 0
+
+
+def test_an_unexpected_trigger_error_ends_in_an_error_event_keeping_the_refreshes(
+    sales: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug while watching gives an error event that names it and still holds the running refresh, uncancelled."""
+    from pbi_taskflow import trigger as trigger_module
+    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+    run, policy = _run_with_one_refresh(sales, 30, enhanced=True)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("no-such-key")
+
+    monkeypatch.setattr(trigger_module, "apply_observation", broken)
+    trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
+
+    async def collect() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    [event] = asyncio.run(collect())
+    assert event.payload["status"] == "error"
+    assert "KeyError" in event.payload["error"]
+    assert "resumes watching them" in event.payload["error"]
+    assert event.payload["error_detail"]["class"] == "pbi_taskflow.errors.PowerBIError"
+    assert list(event.payload["run"]["active"]) == list(run.active)
     assert sales.count("cancel") == 0

@@ -9,6 +9,7 @@ import pytest
 
 from pbi_taskflow._error_event import error_class, error_from_event, error_to_event, trigger_error
 from pbi_taskflow.errors import (
+    AmbiguousNameError,
     PowerBIError,
     RefreshFailedError,
     SecretExpiredError,
@@ -30,16 +31,41 @@ def test_an_expired_secret_round_trips_with_its_class_and_fields() -> None:
     assert (back.message, back.status, back.code, back.request_id, back.workspace, back.dataset) == (
         "The client secret has expired.", 401, "AADSTS7000222", "corr-1", "Sales", "Revenue")
     assert str(back) == str(exc)
+    assert (back.client_id, back.tenant_id) == ("app-id", None)  # alerts name the app registration
 
 
 def test_the_event_holds_only_the_listed_fields() -> None:
-    """The event carries the class path and the six public fields, nothing else from the exception."""
+    """The event carries the class path, the six public fields and the class's own listed ones, nothing else."""
     exc = ThrottledError("Slow down.", status=429, retry_after=30)
     exc.secret = "hunter2"  # type: ignore[attr-defined]
     detail = error_to_event(exc)
     assert detail["class"] == "pbi_taskflow.errors.ThrottledError"
-    assert set(detail["fields"]) == {"message", "status", "code", "request_id", "workspace", "dataset"}
+    assert set(detail["fields"]) == {"message", "status", "code", "request_id", "workspace", "dataset", "retry_after"}
     assert "hunter2" not in json.dumps(detail)
+
+
+def test_class_specific_fields_round_trip() -> None:
+    """Retry-After of a throttle and the candidates of an ambiguous name survive the event."""
+    throttled = _round_trip(ThrottledError("Slow down.", status=429, retry_after=30))
+    assert isinstance(throttled, ThrottledError)
+    assert throttled.retry_after == 30.0
+    candidates = [{"id": "ds-1", "name": "Sales", "workspace": "Finance"},
+                  {"id": "ds-2", "name": "Sales", "workspace": "Finance"}]
+    ambiguous = _round_trip(AmbiguousNameError("Two datasets are called Sales.", candidates=candidates))
+    assert isinstance(ambiguous, AmbiguousNameError)
+    assert ambiguous.candidates == candidates
+
+
+def test_malformed_class_fields_are_dropped_not_trusted() -> None:
+    """A non-numeric retry_after or candidates that are not a list of mappings are ignored."""
+    back = error_from_event({"class": "pbi_taskflow.errors.ThrottledError",
+                             "fields": {"message": "m", "retry_after": "soon"}}, "fallback")
+    assert isinstance(back, ThrottledError)
+    assert back.retry_after is None
+    back = error_from_event({"class": "pbi_taskflow.errors.AmbiguousNameError",
+                             "fields": {"message": "m", "candidates": "ds-1"}}, "fallback")
+    assert isinstance(back, AmbiguousNameError)
+    assert back.candidates == []
 
 
 @pytest.mark.parametrize("path", [

@@ -194,6 +194,9 @@ class RefreshRun:
     :param throttles: 429 answers waited out per dataset: ``{dataset_id: [count, seconds waited]}``.
     :param completed: refreshes that completed in earlier tries of the task in this DAG run:
         ``[{"try": n, "result": result dict}]`` (a retry skips those datasets).
+    :param max_tries: the task instance's ``max_tries`` when :attr:`completed` was recorded. Airflow
+        raises it whenever someone clears the task and never on an automatic retry, so a different value
+        in a later try means the task was cleared and nothing completed before may be skipped.
     :param reused: the entries of :attr:`completed` this try skipped because it selected their datasets
         again: the try reports them, and emits their asset events when it succeeds.
     """
@@ -208,6 +211,7 @@ class RefreshRun:
     seen: dict[str, str] = dataclasses.field(default_factory=dict)
     throttles: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     completed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    max_tries: int | None = None
     reused: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,6 +279,12 @@ class RefreshRun:
     def resumable(self) -> bool:
         """Whether this record is an interrupted try's (refreshes or results to pick up), not only earlier successes."""
         return bool(self.pending or self.active or self.blockers or self.results)
+
+    def reusable(self, max_tries: int | None) -> list[dict[str, Any]]:
+        """The :attr:`completed` refreshes a new try may skip: none if the task was cleared since they were recorded."""
+        if self.max_tries is not None and max_tries is not None and max_tries != self.max_tries:
+            return []
+        return list(self.completed)
 
     def carried_over(self, attempt: int) -> list[dict[str, Any]]:
         """:attr:`completed` plus this try's completed results: what the next try of the task may skip."""

@@ -225,6 +225,10 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         ti = context.get("ti")
         return int(getattr(ti, "try_number", 1) or 1)
 
+    def _max_tries(self, context: Mapping[str, Any]) -> int | None:
+        value = getattr(context.get("ti"), "max_tries", None)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
     # --- execution -----------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> Any:
@@ -242,7 +246,13 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
                 len(run.active) + len(run.blockers), len(run.pending), len(run.results),
             )
         else:
-            run = self._plan(context, run.completed if run is not None else [])
+            completed = run.reusable(self._max_tries(context)) if run is not None else []
+            if run is not None and run.completed and not completed:
+                self.log.info(
+                    "The task was cleared after an earlier try of this DAG run: the %d refresh(es) that try completed "
+                    "are not reused, every selected dataset is refreshed again.", len(run.completed),
+                )
+            run = self._plan(context, completed)
             if run is None:
                 return self._empty()
             ledger.save(run)
@@ -399,7 +409,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
         if not started_only and (timed_out or verdict(results, self.policy.fail_policy)):
             # the task fails: a retry in this DAG run refreshes only what did not complete
-            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context))))
+            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context)), max_tries=self._max_tries(context)))
         else:
             ledger.clear()
         earlier = run.reused_results()

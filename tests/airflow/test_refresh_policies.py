@@ -250,6 +250,48 @@ def test_retry_refreshes_only_the_datasets_that_did_not_complete(
     assert "completed_in_try" not in events["Costs"]
 
 
+def _clear_and_rerun(dag: Any, run_id: str, task_id: str) -> list[dict[str, Any]]:
+    """Clear one task instance with Airflow's own clear, run it again in the same DAG run, return its XCom."""
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.models.xcom import XComModel
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    def ti_query(session: Any) -> Any:
+        return session.query(TaskInstance).filter_by(dag_id=dag.dag_id, run_id=run_id, task_id=task_id)
+
+    with create_session() as session:
+        clear_task_instances(ti_query(session).all(), session)
+    with create_session() as session:
+        ti = ti_query(session).one()
+        ti.try_number += 1  # as the scheduler (and dag.test) does when it schedules a try
+        ti.state = TaskInstanceState.SCHEDULED
+        session.commit()
+        _run_task(ti=ti, task=dag.task_dict[task_id], run_triggerer=True)
+    with create_session() as session:
+        ti = ti_query(session).one()
+        assert ti.state == TaskInstanceState.SUCCESS, ti.state
+        row = session.query(XComModel).filter_by(dag_id=dag.dag_id, run_id=run_id, task_id=task_id,
+                                                 key="return_value").one()
+        value: list[dict[str, Any]] = XComModel.deserialize_value(row)
+        return value
+
+
+def test_clearing_a_partly_failed_task_refreshes_every_dataset_again(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """After a cleared task (e.g. upstream data fixed and re-run), nothing completed before is skipped."""
+    sales.set_refresh("Costs", outcome="Failed", error_code="Boom", error_message="source down")
+    dag = _single("cleared_partial", make_dag, ["Revenue", "Costs"], retries=0)
+    first = run_dag(dag)
+    assert first.task_states["refresh"] == "failed"
+    assert sales.count("refresh_post") == 2
+
+    sales.set_refresh("Costs", outcome="Completed")
+    records = _by_name(_clear_and_rerun(dag, first.run_id, "refresh"))
+    assert {name: r["status"] for name, r in records.items()} == {"Revenue": "Completed", "Costs": "Completed"}
+    assert sales.count("refresh_post") == 4  # Revenue refreshed again, not reported as done by try 1
+
+
 def test_transient_status_errors_never_cancel(sales: Any, make_dag: Any, run_dag: Any) -> None:
     """Server errors and throttling while polling delay the next poll; the refresh completes, nothing is cancelled."""
     sales.set_refresh("Revenue", duration=1.0)

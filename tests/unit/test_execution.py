@@ -105,3 +105,12 @@ def test_completed_datasets_carry_over_to_the_next_try_and_are_skipped_there() -
     assert len(second.carried_over(2)) == 1
     [(try_number, reused)] = RefreshRun.from_dict(json.loads(json.dumps(second.to_dict()))).reused_results()
     assert (try_number, reused.refresh_id, reused.status) == (1, "r1", RefreshStatus.COMPLETED)
+
+
+def test_a_cleared_task_reuses_nothing_completed_before() -> None:
+    """Completed refreshes are reusable while max_tries is unchanged (a retry), not after a clear raised it."""
+    record = RefreshRun(completed=[{"try": 1, "result": {"dataset_id": "ds-1"}}], max_tries=1)
+    assert record.reusable(1) == record.completed  # automatic retry
+    assert record.reusable(3) == []  # cleared: Airflow set max_tries = try_number + retries
+    assert record.reusable(None) == record.completed  # no max_tries known: behave as a retry
+    assert RefreshRun(completed=record.completed).reusable(5) == record.completed  # a record from before max_tries

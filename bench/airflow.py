@@ -130,7 +130,8 @@ def _watch(
     emu: Any, client: Any, names: Sequence[str], *, poll_min: float | None = None, max_concurrency: int = 8
 ) -> dict[str, Any]:
     """Plan, start and wait like the operator does (worker mode), on the emulator's clock."""
-    from pbi_taskflow.execution import RefreshRun, merge_targets
+    from pbi_taskflow._targets import merge_targets
+    from pbi_taskflow.execution import RefreshRun
     from pbi_taskflow.models import Refresh, RefreshOptions, parse_timestamp
     from pbi_taskflow.policy import RefreshPolicy
     from pbi_taskflow.waiter import Waiter

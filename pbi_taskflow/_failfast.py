@@ -10,6 +10,8 @@ Transient faults and Power BI refresh failures keep Airflow's normal retries.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from pbi_taskflow.errors import (
@@ -76,4 +78,16 @@ def fail_fast(exc: BaseException) -> BaseException:
     return new.with_traceback(exc.__traceback__)
 
 
-__all__ = ["PERMANENT", "fail_fast"]
+@contextlib.contextmanager
+def failing_fast() -> Iterator[None]:
+    """Re-raise errors no retry can fix (bad secret, bad configuration, unknown name…) through :func:`fail_fast`."""
+    try:
+        yield
+    except Exception as exc:
+        final = fail_fast(exc)
+        if final is exc:
+            raise
+        raise final from exc.__cause__
+
+
+__all__ = ["PERMANENT", "fail_fast", "failing_fast"]

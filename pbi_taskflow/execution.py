@@ -19,6 +19,14 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from pbi_taskflow._targets import (
+    attached_handle,
+    failed,
+    skipped,
+    target_from_dict,
+    target_key,
+    target_to_dict,
+)
 from pbi_taskflow.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -28,8 +36,6 @@ from pbi_taskflow.errors import (
 from pbi_taskflow.models import (
     Handle,
     HistoryEntry,
-    RefreshObject,
-    RefreshOptions,
     RefreshResult,
     RefreshState,
     RefreshStatus,
@@ -51,63 +57,6 @@ def _is_transient(exc: BaseException) -> bool:
     return is_transient(exc)
 
 
-# --- plain-value forms of targets ---------------------------------------------------------------
-
-
-def options_to_dict(options: RefreshOptions) -> dict[str, Any]:
-    """JSON-ready form of :class:`RefreshOptions` that :func:`options_from_dict` reads back."""
-    out: dict[str, Any] = {}
-    for field in dataclasses.fields(options):
-        value = getattr(options, field.name)
-        if value in (None, ()):
-            continue
-        if field.name == "objects":
-            value = [[o.table, o.partition] for o in value]
-        elif isinstance(value, dt.timedelta):
-            value = value.total_seconds()
-        else:
-            value = getattr(value, "value", value)
-        out[field.name] = value
-    return out
-
-
-def options_from_dict(data: Mapping[str, Any]) -> RefreshOptions:
-    values = dict(data)
-    values["objects"] = tuple(RefreshObject(t, p) for t, p in values.get("objects", ()))
-    return RefreshOptions(**values)
-
-
-def target_to_dict(target: Target) -> dict[str, Any]:
-    data = dataclasses.asdict(target)
-    data["options"] = options_to_dict(target.options)
-    return data
-
-
-def target_from_dict(data: Mapping[str, Any]) -> Target:
-    values = dict(data)
-    values["options"] = options_from_dict(values.get("options") or {})
-    return Target(**values)
-
-
-def merge_targets(targets: Iterable[Target]) -> list[Target]:
-    """One target per (workspace id, dataset id): a name and its id given separately merge here."""
-    from pbi_taskflow.selection import merge_options
-
-    merged: dict[tuple[str, str], Target] = {}
-    for target in targets:
-        key = (target.workspace_id.lower(), target.dataset_id.lower())
-        if key in merged:
-            first = merged[key]
-            merged[key] = dataclasses.replace(first, options=merge_options(first.options, target.options))
-        else:
-            merged[key] = target
-    return list(merged.values())
-
-
-def _target_key(data: Mapping[str, Any]) -> tuple[str, str]:
-    return (str(data["workspace_id"]).lower(), str(data["dataset_id"]).lower())
-
-
 # --- history facts -------------------------------------------------------------------------------
 
 
@@ -127,49 +76,6 @@ class HistoryFacts:
         ends = [parse_timestamp(e.end) for e in successes]
         last = max((e for e in ends if e is not None), default=None)
         return cls(running=running, last_success_end=last, expected=expected_duration(e.duration_s for e in successes))
-
-
-def attached_handle(target: Target, entry: HistoryEntry) -> Handle:
-    """A handle on a refresh this task did not start (watched through the history)."""
-    start = parse_timestamp(entry.start) or dt.datetime.now(dt.timezone.utc)
-    return Handle(
-        workspace_id=target.workspace_id,
-        workspace_name=target.workspace_name,
-        dataset_id=target.dataset_id,
-        dataset_name=target.dataset_name,
-        refresh_id=entry.request_id,
-        kind="standard",
-        requested_at=start.isoformat(),
-        attached=True,
-    )
-
-
-def skipped(target: Target, reason: str) -> RefreshResult:
-    return RefreshResult(
-        workspace_id=target.workspace_id,
-        workspace_name=target.workspace_name,
-        dataset_id=target.dataset_id,
-        dataset_name=target.dataset_name,
-        refresh_id=None,
-        kind=None,
-        status=RefreshStatus.SKIPPED,
-        reason=reason,
-    )
-
-
-def failed(target: Target | Handle, exc: PowerBIError, *, refresh_id: str | None = None) -> RefreshResult:
-    """A failed result carrying Power BI's own error text."""
-    return RefreshResult(
-        workspace_id=target.workspace_id,
-        workspace_name=target.workspace_name,
-        dataset_id=target.dataset_id,
-        dataset_name=target.dataset_name,
-        refresh_id=refresh_id or getattr(target, "refresh_id", None),
-        kind=getattr(target, "kind", None),
-        status=RefreshStatus.FAILED,
-        error_code=exc.code or type(exc).__name__,
-        error_message=exc.message,
-    )
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -288,20 +194,20 @@ class RefreshRun:
 
     def carried_over(self, attempt: int) -> list[dict[str, Any]]:
         """:attr:`completed` plus this try's completed results: what the next try of the task may skip."""
-        known = {_target_key(c["result"]) for c in self.completed}
+        known = {target_key(c["result"]) for c in self.completed}
         fresh = [
             {"try": attempt, "result": r.to_dict()}
             for r in self.final_results()
-            if r.status.is_success and _target_key(r.to_dict()) not in known
+            if r.status.is_success and target_key(r.to_dict()) not in known
         ]
         return [*self.completed, *fresh]
 
     def skip_completed(self, targets: Iterable[Target]) -> list[Target]:
         """Report targets completed in an earlier try as Skipped (keeping that result); return the others."""
-        done = {_target_key(c["result"]): c for c in self.completed}
+        done = {target_key(c["result"]): c for c in self.completed}
         todo = []
         for target in targets:
-            earlier = done.get(_target_key(target_to_dict(target)))
+            earlier = done.get(target_key(target_to_dict(target)))
             if earlier is None:
                 todo.append(target)
                 continue
@@ -466,9 +372,4 @@ __all__ = [
     "HistoryFacts",
     "RefreshPolicy",
     "RefreshRun",
-    "merge_targets",
-    "options_from_dict",
-    "options_to_dict",
-    "target_from_dict",
-    "target_to_dict",
 ]

@@ -6,15 +6,16 @@ this at parse time. The client, the waiter and the trigger load inside :meth:`ex
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias, BaseOperator
 
+from pbi_taskflow._config import airflow_conf, option, or_default, seconds_or_none
+from pbi_taskflow._failfast import failing_fast
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
 from pbi_taskflow.lineage import ALIAS_NAME
 from pbi_taskflow.policy import RefreshPolicy
@@ -31,48 +32,6 @@ HANDLES_XCOM = "pbi_handles"
 DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 
 _UNSET: Any = object()
-
-
-def _config() -> Any:
-    """Airflow's configuration (``import airflow`` has already loaded it)."""
-    try:
-        from airflow.configuration import conf
-    except ImportError:  # pragma: no cover - a Task SDK-only install
-        from airflow.sdk.configuration import conf  # type: ignore[no-redef]
-    return conf
-
-
-def _conf(key: str, fallback: str) -> str:
-    return str(_config().get("pbi_taskflow", key, fallback=fallback))
-
-
-def _number(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        msg = f"Invalid {name} {value!r}: expected seconds (a number) or a timedelta."
-        raise ConfigurationError(msg)
-    return float(value)
-
-
-def _or(value: float | None, default: str) -> float:
-    return float(default) if value is None else value
-
-
-@contextlib.contextmanager
-def _fail_fast() -> Iterator[None]:
-    """Errors no retry can fix (bad secret, bad configuration, unknown name…) fail without Airflow retries."""
-    try:
-        yield
-    except Exception as exc:
-        from pbi_taskflow._failfast import fail_fast
-
-        final = fail_fast(exc)
-        if final is exc:
-            raise
-        raise final from exc.__cause__
 
 
 class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
@@ -148,14 +107,14 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             outlets.append(alias)
         super().__init__(outlets=outlets, **kwargs)
         self.refreshes = refreshes
-        self.conn_id = conn_id or _conf("default_conn_id", "powerbi_default")
+        self.conn_id = conn_id or option("default_conn_id", "powerbi_default")
         self.workspace = workspace
         if not isinstance(wait, bool):
             msg = f"Invalid wait {wait!r}: expected True or False."
             raise ConfigurationError(msg)
         self.wait = wait
         if deferrable is None:
-            deferrable = _config().getboolean("operators", "default_deferrable", fallback=False)
+            deferrable = airflow_conf().getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = bool(deferrable)
         option_values: dict[str, Any] = {
             "type": type,
@@ -172,19 +131,19 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
             self.options = RefreshOptions(**option_values)
         wait_timeout = DEFAULT_TIMEOUT if timeout is _UNSET else timeout
-        poll_min = _or(_number(poll_interval, "poll_interval"), _conf("poll_min_interval", "1"))
-        poll_max = _number(max_poll_interval, "max_poll_interval")
+        poll_min = or_default(seconds_or_none(poll_interval, "poll_interval"), option("poll_min_interval", "1"))
+        poll_max = seconds_or_none(max_poll_interval, "max_poll_interval")
         if poll_max is None:  # the configured default never undercuts an explicit poll_interval
-            poll_max = max(poll_min, float(_conf("poll_max_interval", "600")))
+            poll_max = max(poll_min, float(option("poll_max_interval", "600")))
         self.policy = RefreshPolicy(
             if_running=if_running,
-            min_interval=_number(min_interval, "min_interval"),
+            min_interval=seconds_or_none(min_interval, "min_interval"),
             on_empty=on_empty,
             fail_policy=fail_policy,
-            max_concurrency=max_concurrency if max_concurrency is not None else int(_conf("max_concurrency", "8")),
+            max_concurrency=max_concurrency if max_concurrency is not None else int(option("max_concurrency", "8")),
             poll_min=poll_min,
             poll_max=poll_max,
-            timeout=_number(wait_timeout, "timeout"),
+            timeout=seconds_or_none(wait_timeout, "timeout"),
             cancel_on_kill=cancel_on_kill,
             cancel_on_timeout=cancel_on_timeout,
         )
@@ -232,7 +191,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     # --- execution -----------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> Any:
-        with _fail_fast():
+        with failing_fast():
             return self._execute(context)
 
     def _execute(self, context: Any) -> Any:
@@ -259,7 +218,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return self._drive(context, run, ledger)
 
     def _plan(self, context: Mapping[str, Any], completed: list[dict[str, Any]]) -> RefreshRun | None:
-        from pbi_taskflow.execution import RefreshRun, merge_targets
+        from pbi_taskflow._targets import merge_targets
+        from pbi_taskflow.execution import RefreshRun
         from pbi_taskflow.selection import normalize
 
         selected = normalize(self._selection(context), default_workspace=self.workspace)
@@ -279,7 +239,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             run.absorb(client)
         if not self.wait:
             for key, blocked in list(run.blockers.items()):
-                from pbi_taskflow.execution import skipped, target_from_dict
+                from pbi_taskflow._targets import skipped, target_from_dict
 
                 target = target_from_dict(blocked["target"])
                 run.results.append(skipped(target, "already refreshing and wait=False").to_dict())
@@ -340,7 +300,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: everything needed is in the event payload."""
-        with _fail_fast():
+        with failing_fast():
             return self._execute_complete(context, event)
 
     def _execute_complete(self, context: Any, event: Mapping[str, Any] | None) -> Any:

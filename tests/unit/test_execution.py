@@ -7,16 +7,9 @@ import json
 
 import pytest
 
+from pbi_taskflow._targets import merge_targets, options_from_dict, options_to_dict, target_from_dict, target_to_dict
 from pbi_taskflow.errors import ConfigurationError
-from pbi_taskflow.execution import (
-    HistoryFacts,
-    RefreshRun,
-    merge_targets,
-    options_from_dict,
-    options_to_dict,
-    target_from_dict,
-    target_to_dict,
-)
+from pbi_taskflow.execution import HistoryFacts, RefreshRun
 from pbi_taskflow.models import HistoryEntry, RefreshObject, RefreshOptions, RefreshResult, RefreshStatus, Target
 from pbi_taskflow.policy import RefreshPolicy
 

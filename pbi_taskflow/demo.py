@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -117,6 +118,14 @@ def _show_errors(console: Any, result: Any) -> None:
             errors = [line for line in result.logs(task_id).splitlines() if line.startswith("ERROR")]
             for line in errors[-3:]:
                 console.print(f"   [red]{task_id}: {line}[/red]", highlight=False)
+
+
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def _rendered(text: str) -> str:
+    """``text`` as Teams shows it: Markdown backslash escapes (CommonMark, ASCII punctuation) removed."""
+    return _MD_ESCAPE.sub(r"\1", text)
 
 
 def _card_texts(node: Any) -> list[str]:
@@ -244,9 +253,9 @@ def _airflow_part(console: Any, project: Path, emu: Any, webhook: Any) -> int:
     if delivered:
         card = webhook.delivered[0].json
         texts = _card_texts(card)
-        console.print("5. Alert delivered to the Teams webhook stand-in:")
+        console.print("5. Alert delivered to the Teams webhook stand-in (its texts as Teams shows them):")
         for text in texts[:14]:
-            console.print(f"   | {text}", highlight=False, markup=False)
+            console.print(f"   | {_rendered(text)}", highlight=False, markup=False)
     else:
         console.print("[red]5. No alert arrived at the webhook.[/red]")
     ok = ok and failed.state == "failed" and delivered

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pbi_taskflow.demo import _card_texts, _compact
+from pbi_taskflow.alerts.templating import _md as md_escape
+from pbi_taskflow.demo import _card_texts, _compact, _rendered
 
 
 def test_status_lines_are_compacted_to_dataset_status_and_elapsed():
@@ -27,3 +28,10 @@ def test_card_texts_flatten_an_adaptive_card():
         {"type": "FactSet", "facts": [{"title": "DAG", "value": "sales"}]},
     ]}}]}
     assert _card_texts(card) == ["Power BI refresh failed", "DAG: sales"]
+
+
+def test_card_texts_are_shown_as_teams_renders_them():
+    """The Markdown escapes the Teams card carries are removed for display, giving back the original text."""
+    original = r"1 of 3 dataset(s) failed: manual__2026 [stock] a\b *x* #1"
+    assert md_escape(original) != original
+    assert _rendered(md_escape(original)) == original

@@ -51,7 +51,9 @@ def _fail_class(cls: type[BaseException]) -> type[BaseException]:
     """The subclass of ``cls`` and ``AirflowFailException`` (one per class, shown under the original name)."""
     made = _classes.get(cls)
     if made is None:
-        from airflow.sdk.exceptions import AirflowFailException
+        from pbi_taskflow._compat import task_exception
+
+        AirflowFailException = task_exception("AirflowFailException")
 
         def __reduce__(self: BaseException) -> tuple[Any, ...]:
             return (_rebuild, (cls, self.args, dict(self.__dict__)))
@@ -65,9 +67,9 @@ def _fail_class(cls: type[BaseException]) -> type[BaseException]:
 
 def fail_fast(exc: BaseException) -> BaseException:
     """``exc`` as an ``AirflowFailException`` when no retry can fix it; otherwise ``exc`` unchanged."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from pbi_taskflow._compat import task_exception
 
-    if isinstance(exc, AirflowFailException) or not isinstance(exc, PERMANENT):
+    if isinstance(exc, task_exception("AirflowFailException")) or not isinstance(exc, PERMANENT):
         return exc
     cls = _fail_class(type(exc))
     new = cls.__new__(cls)

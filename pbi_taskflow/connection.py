@@ -72,16 +72,16 @@ def _mask(*values: Any) -> None:
 
 def get_settings(conn_id: str = DEFAULT_CONN_ID) -> ConnectionSettings:
     """Settings of the Airflow connection ``conn_id`` (looked up through Airflow's secrets backends)."""
-    from airflow.sdk import BaseHook
+    from pbi_taskflow._compat import get_connection
 
-    return settings_from_connection(BaseHook.get_connection(conn_id))
+    return settings_from_connection(get_connection(conn_id))
 
 
 async def aget_settings(conn_id: str = DEFAULT_CONN_ID) -> ConnectionSettings:
     """Like :func:`get_settings`, for async code (the triggerer)."""
-    from airflow.sdk import BaseHook
+    from pbi_taskflow._compat import aget_connection
 
-    return settings_from_connection(await BaseHook.aget_connection(conn_id))
+    return settings_from_connection(await aget_connection(conn_id))
 
 
 __all__ = ["CONN_TYPE", "DEFAULT_CONN_ID", "aget_settings", "get_settings", "settings_from_connection"]

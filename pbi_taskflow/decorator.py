@@ -38,12 +38,9 @@ class _PowerBIRefreshDecoratedOperator(DecoratedOperator, PowerBIRefreshOperator
         super().__init__(python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
 
     def _selection(self, context: Mapping[str, Any]) -> Any:
-        from airflow.sdk.bases.decorator import determine_kwargs
-        from airflow.sdk.definitions.context import context_merge
+        from pbi_taskflow._compat import call_with_context
 
-        context_merge(context, self.op_kwargs)  # type: ignore[arg-type]
-        kwargs = determine_kwargs(self.python_callable, self.op_args, context)
-        return self.python_callable(*self.op_args, **kwargs)
+        return call_with_context(self.python_callable, self.op_args, self.op_kwargs, context)
 
     def execute(self, context: Any) -> Any:
         # DecoratedOperator.execute would call PowerBIRefreshOperator.execute through super(); call it directly.

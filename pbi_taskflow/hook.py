@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
+try:
+    from airflow.sdk import BaseHook
+except ImportError:  # Airflow 3.0
+    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
 
 from pbi_taskflow.connection import CONN_TYPE, DEFAULT_CONN_ID, get_settings
 

@@ -247,20 +247,21 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return run
 
     def _empty(self) -> list[Any]:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+        from pbi_taskflow._compat import task_exception
 
         message = "The task selected no Power BI dataset to refresh."
         if self.policy.on_empty == "skip":
-            raise AirflowSkipException(message + " Skipping it (on_empty='skip').")
+            raise task_exception("AirflowSkipException")(message + " Skipping it (on_empty='skip').")
         if self.policy.on_empty == "fail":
-            raise AirflowFailException(message + " Failing it (on_empty='fail').")
+            raise task_exception("AirflowFailException")(message + " Failing it (on_empty='fail').")
         self.log.info("%s Nothing to do (on_empty='succeed').", message)
         return []
 
     def _drive(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
-        from airflow.sdk.exceptions import AirflowTaskTimeout
-
+        from pbi_taskflow._compat import task_exception
         from pbi_taskflow.waiter import Waiter
+
+        AirflowTaskTimeout = task_exception("AirflowTaskTimeout")
 
         self._run_state = run
         waiter = Waiter(

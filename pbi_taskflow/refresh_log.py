@@ -179,11 +179,12 @@ class RefreshRecorder:
         return f"RefreshRecorder(conn_id={self.conn_id!r}, table={self.table_name!r})"
 
     def _engine(self) -> Engine:
-        from airflow.sdk import BaseHook
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
 
-        url = connection_url(BaseHook.get_connection(self.conn_id))
+        from pbi_taskflow._compat import get_connection
+
+        url = connection_url(get_connection(self.conn_id))
         connect_args: dict[str, Any] = {"timeout": self.connect_timeout}
         if url.get_backend_name() != "sqlite":
             connect_args = {"connect_timeout": self.connect_timeout} if url.get_backend_name() == "postgresql" else {}

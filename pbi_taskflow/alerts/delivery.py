@@ -45,9 +45,9 @@ def check_url(url: str, conn_id: str) -> str:
 
 def webhook_url(conn_id: str) -> str:
     """Read the webhook URL of an Airflow connection (see the module docs for where it may live)."""
-    from airflow.sdk import BaseHook
+    from pbi_taskflow._compat import get_connection
 
-    conn = BaseHook.get_connection(conn_id)
+    conn = get_connection(conn_id)
     extra = conn.extra_dejson or {}
     candidates = [conn.password, extra.get("webhook_url"), conn.host]
     for value in candidates:

@@ -101,9 +101,9 @@ class EmailNotifier(AlertNotifier):
             self.load(self.text_template, "text")
 
     def _connection(self) -> Any:
-        from airflow.sdk import BaseHook
+        from pbi_taskflow._compat import get_connection
 
-        return BaseHook.get_connection(self.conn_id)
+        return get_connection(self.conn_id)
 
     def secrets(self) -> tuple[str, ...]:
         password = self._connection().password

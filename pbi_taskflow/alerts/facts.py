@@ -116,11 +116,9 @@ def _no_retry(exc: object) -> bool:
     """Whether ``exc`` fails the task without Airflow retries (``AirflowFailException``, as fail-fast errors are)."""
     if not isinstance(exc, BaseException):
         return False
-    try:
-        from airflow.sdk.exceptions import AirflowFailException
-    except ImportError:  # pragma: no cover - Airflow is a dependency
-        return False
-    return isinstance(exc, AirflowFailException)
+    from pbi_taskflow._compat import task_exception
+
+    return isinstance(exc, task_exception("AirflowFailException"))
 
 
 def _dataset(result: RefreshResult) -> dict[str, Any]:

@@ -80,13 +80,13 @@ def policy_violations(dag: Any, policy: DagPolicy) -> list[str]:
 
 def load_dag_bag(dag_folder: str | os.PathLike[str]) -> Any:
     """Parse every DAG file of ``dag_folder`` (all ``.py`` files, not only those mentioning ``dag``)."""
-    from airflow.dag_processing.dagbag import DagBag
+    from pbi_taskflow.testing._compat import dag_bag_class
 
     folder = Path(dag_folder)
     if not folder.exists():
         msg = f"DAG folder {folder} does not exist; pass the folder holding your DAG files"
         raise FileNotFoundError(msg)
-    return DagBag(dag_folder=str(folder), safe_mode=False)
+    return dag_bag_class()(dag_folder=str(folder), safe_mode=False)
 
 
 def assert_dag_integrity(
@@ -104,15 +104,15 @@ def assert_dag_integrity(
     :return: ``{dag_id: dag}`` of the loaded DAGs.
     :raises DagIntegrityError: listing every problem found.
     """
-    from airflow.sdk.exceptions import AirflowDagCycleException
+    from pbi_taskflow.testing._compat import check_cycle, cycle_error
 
     bag = load_dag_bag(dag_folder) if isinstance(dag_folder, (str, os.PathLike)) else dag_folder
     policy = policy if policy is not None else DagPolicy()
     problems = [f"import error in {path}:\n{error.strip()}" for path, error in sorted(bag.import_errors.items())]
     for dag_id, dag in sorted(bag.dags.items()):
         try:
-            dag.check_cycle()
-        except AirflowDagCycleException as exc:
+            check_cycle(dag)
+        except cycle_error() as exc:
             problems.append(f"{dag_id}: {exc}")
         problems.extend(policy_violations(dag, policy))
     missing = sorted(set(expect_dag_ids or ()) - set(bag.dags))

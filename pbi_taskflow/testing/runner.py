@@ -148,12 +148,13 @@ def _unique_logical_date() -> datetime:
 def serialize_dag(dag: Any) -> None:
     """Write ``dag`` into the metadata database so ``dag.test()`` can create runs for it."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    from pbi_taskflow.testing._compat import dag_bag_class, sync_bag
 
     DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
+    bag = dag_bag_class()(dag_folder=os.devnull, collect_dags=False)
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    sync_bag(bag, "dags-folder", None)
 
 
 def _state(value: Any) -> str | None:
@@ -257,9 +258,9 @@ def run_dag(
     capture = LogCapture(listener=on_log)
     original = sdk_dag._run_task
 
-    def traced_run_task(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
+    def traced_run_task(*, ti: Any, **kwargs: Any) -> Any:  # Airflow 3.0 passes no ``task``
         with capture.task(ti.task_id, ti.map_index):
-            return original(ti=ti, task=task, run_triggerer=run_triggerer)
+            return original(ti=ti, **kwargs)
 
     sdk_dag._run_task = traced_run_task
     try:

@@ -1,0 +1,56 @@
+"""The few Airflow 3.x differences the test kit meets: ``DagBag``, writing a bag to the DB, cycle checks.
+
+Airflow 3.1 moved ``DagBag`` to ``airflow.dag_processing.dagbag`` with a module-level
+``sync_bag_to_db``, and gave DAGs ``check_cycle()`` raising the Task SDK's cycle error; Airflow 3.0
+has ``airflow.models.dagbag.DagBag`` with ``DagBag.sync_to_db`` and
+``airflow.utils.dag_cycle_tester.check_cycle`` raising ``airflow.exceptions.AirflowDagCycleException``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def dag_bag_class() -> Any:
+    """Airflow's ``DagBag`` class."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag  # type: ignore[attr-defined,no-redef]
+    return DagBag
+
+
+def sync_bag(bag: Any, bundle_name: str, bundle_version: str | None) -> None:
+    """Write the DAGs of ``bag`` (serialized) into the metadata database under ``bundle_name``."""
+    try:
+        from airflow.dag_processing.dagbag import sync_bag_to_db
+    except ImportError:  # Airflow 3.0: a DAG added with bag_dag() has no relative_fileloc, which the DB needs
+        for dag in bag.dags.values():
+            if getattr(dag, "relative_fileloc", None) is None:
+                dag.relative_fileloc = dag.fileloc
+        bag.sync_to_db(bundle_name, bundle_version)
+        return
+    sync_bag_to_db(bag, bundle_name, bundle_version)
+
+
+def check_cycle(dag: Any) -> None:
+    """Raise :func:`cycle_error` if ``dag`` has a cycle."""
+    method = getattr(dag, "check_cycle", None)
+    if method is not None:
+        method()
+        return
+    from airflow.utils.dag_cycle_tester import check_cycle as airflow_check_cycle  # Airflow 3.0
+
+    airflow_check_cycle(dag)
+
+
+def cycle_error() -> type[Exception]:
+    """The exception class Airflow raises for a DAG with a cycle."""
+    try:
+        from airflow.sdk.exceptions import AirflowDagCycleException
+    except ImportError:  # Airflow 3.0
+        from airflow.exceptions import AirflowDagCycleException  # type: ignore[no-redef]
+    return AirflowDagCycleException  # type: ignore[no-any-return]
+
+
+__all__ = ["check_cycle", "cycle_error", "dag_bag_class", "sync_bag"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import sys
-import types
 from typing import Any
 
 import pytest
@@ -35,39 +33,22 @@ def test_event_extra_names_the_model_and_outcome() -> None:
     assert extra["refresh_id"] == "r1"
 
 
-def test_openlineage_facets_without_the_provider_is_none_or_outputs() -> None:
-    """Without the OpenLineage provider the facets are None; with it, only completed refreshes are outputs."""
-    facets = openlineage_facets([_result(RefreshStatus.COMPLETED), _result(RefreshStatus.FAILED)])
-    if importlib.util.find_spec("airflow.providers.openlineage") is None:
-        assert facets is None
-    else:
-        assert [o.name for o in facets.outputs] == ["bbbb-2"]
-
-
-@dataclasses.dataclass
-class _Dataset:
-    namespace: str
-    name: str
-
-
-@dataclasses.dataclass
-class _OperatorLineage:
-    inputs: list[Any]
-    outputs: list[Any]
-
-
-def test_openlineage_facets_name_completed_models_as_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With OpenLineage importable, each completed model is an output dataset in the powerbi namespace."""
-    extractors = types.ModuleType("airflow.providers.openlineage.extractors")
-    extractors.OperatorLineage = _OperatorLineage  # type: ignore[attr-defined]
-    event_v2 = types.ModuleType("openlineage.client.event_v2")
-    event_v2.Dataset = _Dataset  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", extractors)
-    monkeypatch.setitem(sys.modules, "openlineage.client.event_v2", event_v2)
+def test_openlineage_facets_are_the_providers_with_completed_models_as_outputs() -> None:
+    """With the OpenLineage provider, the facets are its OperatorLineage; each completed model is an output."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+    from openlineage.client.event_v2 import Dataset
 
     facets = openlineage_facets([_result(RefreshStatus.COMPLETED), _result(RefreshStatus.FAILED)])
 
-    assert facets == _OperatorLineage(inputs=[], outputs=[_Dataset(namespace="powerbi://aaaa-1", name="bbbb-2")])
+    assert isinstance(facets, OperatorLineage)
+    assert facets.inputs == []
+    assert facets.outputs == [Dataset(namespace="powerbi://aaaa-1", name="bbbb-2")]
+
+
+def test_without_the_openlineage_provider_the_facets_are_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the provider cannot be imported, the operator reports no facets instead of failing."""
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)
+    assert openlineage_facets([_result(RefreshStatus.COMPLETED)]) is None
 
 
 class _Recorder:

@@ -76,7 +76,8 @@ def prepare_execution_api() -> str:
     """Make ``dag.test()`` in this process use the one-version Execution API; return ``"lean"`` or ``"full"``.
 
     Idempotent and thread-safe; call it before the first ``dag.test()`` of the process (later calls
-    return the decision already made). ``run_dag`` and ``run_task`` call it for you.
+    return the decision already made; after a ``dag.test()`` it keeps the full API that call built).
+    ``run_dag`` and ``run_task`` call it for you.
     """
     global _prepared
     with _lock:
@@ -92,8 +93,12 @@ def prepare_execution_api() -> str:
         except (ImportError, AttributeError) as exc:
             log.debug("Full Execution API for dag.test(): %s", exc)
             return _prepared
+        server = server_factory()
+        if getattr(server, "_app", None) is not None:
+            log.debug("Full Execution API for dag.test(): this process built it before run_dag ran")
+            return _prepared
         try:
-            _build_lean(server_factory())
+            _build_lean(server)
         except Exception as exc:  # noqa: BLE001 - any surprise means Airflow's own full API is used
             log.info("Using Airflow's full in-process Execution API (%s: %s)", type(exc).__name__, exc)
             cache_clear = getattr(server_factory, "cache_clear", None)

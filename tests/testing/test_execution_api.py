@@ -89,3 +89,19 @@ def test_the_opt_out_variable_keeps_airflows_full_api(monkeypatch):
     monkeypatch.setattr(execution_api, "_build_lean", lambda server: pytest.fail("must not build a lean API"))
     assert execution_api.prepare_execution_api() == "full"
     assert execution_api.prepare_execution_api() == "full"  # decided once per process
+
+
+def test_an_api_built_before_run_dag_is_kept(monkeypatch):
+    """If dag.test() already built the in-process API, it is kept (and reported) as the full one, not rebuilt."""
+
+    class Built:
+        _app = object()
+
+    def factory():
+        return Built()
+
+    factory.cache_clear = lambda: pytest.fail("must not drop the API in use")  # type: ignore[attr-defined]
+    monkeypatch.setattr("airflow.sdk.execution_time.supervisor.in_process_api_server", factory)
+    monkeypatch.setattr(execution_api, "_prepared", None)
+    monkeypatch.setattr(execution_api, "_build_lean", lambda server: pytest.fail("must not rebuild"))
+    assert execution_api.prepare_execution_api() == "full"

@@ -106,10 +106,10 @@ def health_query() -> str:
     return match.group(1)
 
 
-def test_documented_health_query_numbers(sqlite_conn: Path) -> None:
-    """The health query in docs/alerts.md gives the right success rate, last success/failure and median on SQLite."""
+def health_history() -> list[RefreshResult]:
+    """Refreshes of two datasets whose health numbers the health-query tests check."""
     completed, failed = RefreshStatus.COMPLETED, RefreshStatus.FAILED
-    history = [
+    return [
         result("Sales", completed, 10.0, "2026-11-20T05:00:00Z"),
         result("Sales", completed, 30.0, "2026-11-21T05:00:00Z"),
         result("Sales", failed, 5.0, "2026-11-22T05:00:00Z"),
@@ -120,6 +120,11 @@ def test_documented_health_query_numbers(sqlite_conn: Path) -> None:
         result("Inventory", completed, 12.0, "2026-11-26T06:00:00Z"),
         result("Inventory", RefreshStatus.TIMED_OUT, None, "2026-11-27T06:00:00Z"),
     ]
+
+
+def test_documented_health_query_numbers(sqlite_conn: Path) -> None:
+    """The health query in docs/alerts.md gives the right success rate, last success/failure and median on SQLite."""
+    history = health_history()
     assert write_refresh_log("log_db", history, None) == len(history)
     db = sqlite3.connect(sqlite_conn)
     db.row_factory = sqlite3.Row

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pg_cluster import PostgresServer, can_run_server, find_binaries, postgres_server
-from test_refresh_log import StubTI, health_query, result
+from test_refresh_log import StubTI, health_history, health_query, result
 
 from pbi_taskflow.models import RefreshResult, RefreshStatus
 from pbi_taskflow.refresh_log import RefreshRecorder, write_refresh_log
@@ -84,18 +84,7 @@ def test_a_schema_qualified_table(pg_conn: PostgresServer) -> None:
 def test_documented_health_query_runs_unchanged(pg_conn: PostgresServer) -> None:
     """The health query of docs/alerts.md gives the same numbers on PostgreSQL as on SQLite."""
     _sql(pg_conn, "DROP TABLE IF EXISTS pbi_refresh_log")
-    completed, failed = RefreshStatus.COMPLETED, RefreshStatus.FAILED
-    history = [
-        result("Sales", completed, 10.0, "2026-11-20T05:00:00Z"),
-        result("Sales", completed, 30.0, "2026-11-21T05:00:00Z"),
-        result("Sales", failed, 5.0, "2026-11-22T05:00:00Z"),
-        result("Sales", completed, 20.0, "2026-11-23T05:00:00Z"),
-        result("Sales", completed, 40.0, "2026-11-24T05:00:00Z"),
-        result("Sales", RefreshStatus.SKIPPED, None, "2026-11-25T05:00:00Z"),
-        result("Inventory", failed, 7.0, "2026-11-21T06:00:00Z"),
-        result("Inventory", completed, 12.0, "2026-11-26T06:00:00Z"),
-        result("Inventory", RefreshStatus.TIMED_OUT, None, "2026-11-27T06:00:00Z"),
-    ]
+    history = health_history()
     assert write_refresh_log("log_pg", history, None) == len(history)
     rows = {r["dataset_name"]: r for r in _query(pg_conn, health_query())}
     assert list(rows) == ["Inventory", "Sales"]  # worst success rate first

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SWAGGER ?= $(abspath ../shared/powerbi-spec/swagger.json)
 
-.PHONY: install test lint demo bench emulator clean
+.PHONY: install test test-airflow-3.0 lint demo bench emulator clean
 
 install: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 
 test: $(STAMP)
 	PBI_TASKFLOW_SWAGGER="$${PBI_TASKFLOW_SWAGGER:-$(SWAGGER)}" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Compatibility job: part of the suite on Airflow 3.0 (own virtualenv, .ci/airflow-3.0.txt) and a scaffolded project.
+test-airflow-3.0: $(STAMP)
+	.ci/airflow-3.0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,4 +40,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile --quiet --python $(BIN)/python pyproject.toml --extra dev -o constraints.txt --no-header --no-annotate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-airflow-3.0 .pytest_cache .mypy_cache .ruff_cache build dist

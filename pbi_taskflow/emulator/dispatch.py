@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 from http import HTTPStatus
+from typing import Any
 
 from pbi_taskflow.emulator.clock import EmulatedClock
 from pbi_taskflow.emulator.entra import Entra, aad_error
@@ -18,6 +21,32 @@ from pbi_taskflow.emulator.wire import Request, Response, json_response
 _DISCOVERY = re.compile(r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration/?$", re.IGNORECASE)
 _KEYS = re.compile(r"^/(?P<tenant>[^/]+)/discovery/v2\.0/keys/?$", re.IGNORECASE)
 _TOKEN = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token/?$", re.IGNORECASE)
+#: Body fields never written to the request log.
+SECRET_FIELDS = frozenset({"client_secret", "client_assertion", "assertion", "refresh_token", "password", "code",
+                           "access_token", "id_token"})
+REDACTED = "***"
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def logged_body(request: Request) -> Any:
+    """The request body as the log keeps it: parsed JSON or form fields, secrets redacted (``None`` when empty)."""
+    text = request.body.decode("utf-8", "replace").strip()
+    if not text:
+        return None
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return _redact(dict(urllib.parse.parse_qsl(text, keep_blank_values=True)))
+    try:
+        return _redact(json.loads(text.lstrip("\ufeff")))
+    except ValueError:
+        return {"unparsed": f"<{len(request.body)} bytes>"}
 
 
 class Dispatcher:
@@ -85,13 +114,24 @@ class Dispatcher:
             return json_response(403, TOKEN_EXPIRED)
         if fault.kind == "drop":
             return Response(0, drop=True)
-        return None  # drop_after / lost: answered by the handler
+        return None  # drop_after / lost / race / race_drop: answered by the handler or the dispatcher
+
+    def _caller(self, endpoint: str, request: Request) -> str | None:
+        if endpoint == "token":
+            return request.form().get("client_id") or None
+        if endpoint in ("discovery", "keys", "unknown"):
+            return None
+        return self.powerbi.caller_of(request)
 
     def __call__(self, request: Request) -> Response:
         now, real = self.clock.now(), time.time()
         endpoint, params = self._route(request)
-        fault = self.faults.take(endpoint) if endpoint != "unknown" else None
+        fault = self.faults.take(endpoint, params.get("d")) if endpoint != "unknown" else None
         response = self._fault_response(endpoint, fault) if fault is not None else None
+        if fault is not None and fault.kind in ("race", "race_drop"):
+            if fault.kind == "race_drop":  # the request is lost unanswered; a foreign refresh starts meanwhile
+                response = Response(0, drop=True)
+            self.powerbi.start_foreign(params, fault.refresh_type, fault.duration)
         if response is None:
             try:
                 lost = fault is not None and fault.kind == "lost"
@@ -103,5 +143,6 @@ class Dispatcher:
         request_id = response.headers.setdefault("RequestId", str(uuid.uuid4()))
         self.log.add(RequestRecord(request.method, request.path, "&".join(f"{k}={v}" for k, v in
                                    request.query.items()), endpoint, None if response.drop else response.status,
-                                   now, real, fault.kind if fault else None, request_id))
+                                   now, real, fault.kind if fault else None, request_id, logged_body(request),
+                                   self._caller(endpoint, request)))
         return response

@@ -145,6 +145,11 @@ class TokenStore:
             issued = self._tokens.get(token)
             return issued.client_id if issued else None
 
+    def issued(self) -> list[str]:
+        """Every access token issued so far."""
+        with self._lock:
+            return list(self._tokens)
+
     def expire_all(self) -> None:
         with self._lock:
             self._expired_up_to = self._serial

@@ -8,10 +8,15 @@ import threading
 ENDPOINTS = frozenset(
     {"discovery", "token", "groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel", "*"}
 )
-KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost"})
+KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost", "race", "race_drop"})
 POWERBI_ENDPOINTS = frozenset({"groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel"})
+#: Endpoints whose calls are about one dataset (the only ones a ``dataset=`` fault can apply to).
+DATASET_ENDPOINTS = frozenset({"dataset", "refresh_post", "history", "details", "cancel"})
 #: Faults that only make sense on some endpoints; a ``*`` fault of these kinds waits for such an endpoint.
-APPLIES_TO = {"expired_token": POWERBI_ENDPOINTS, "lost": frozenset({"refresh_post"})}
+APPLIES_TO = {"expired_token": POWERBI_ENDPOINTS, "lost": frozenset({"refresh_post"}),
+              "race": frozenset({"refresh_post"}), "race_drop": frozenset({"refresh_post"})}
+#: Refresh types a foreign refresh (``race``, ``race_drop``) may have, as the history shows them.
+FOREIGN_TYPES = frozenset({"Scheduled", "OnDemand", "ViaApi", "ViaEnhancedApi"})
 
 
 @dataclasses.dataclass
@@ -19,12 +24,19 @@ class Fault:
     """One queued fault.
 
     :param endpoint: the endpoint name it applies to (``"*"`` for any).
-    :param kind: ``throttle``, ``error``, ``drop``, ``drop_after``, ``slow``, ``expired_token`` or ``lost``
-        (``refresh_post`` only: answer 202 as usual but start nothing, as when the service drops a request).
+    :param kind: ``throttle``, ``error``, ``drop``, ``drop_after``, ``slow``, ``expired_token``, ``lost``
+        (``refresh_post`` only: answer 202 as usual but start nothing, as when the service drops a request),
+        ``race`` (``refresh_post`` only: a foreign refresh starts on the dataset just before the request is
+        processed, so it gets "Another refresh request is already executing") or ``race_drop`` (``refresh_post``
+        only: the request is dropped unanswered without starting anything, and a foreign refresh starts at that
+        moment, so the history shows a refresh that is not the caller's).
     :param remaining: how many more calls it applies to.
     :param retry_after: seconds sent in ``Retry-After`` for ``throttle``.
     :param status: the HTTP status for ``error``.
     :param delay: real seconds to wait for ``slow``.
+    :param dataset: the lower-case id of the only dataset whose calls it applies to (``None``: any call).
+    :param refresh_type: the history ``refreshType`` of the foreign refresh of ``race`` / ``race_drop``.
+    :param duration: emulated seconds the foreign refresh runs (``None``: the dataset's configured duration).
     """
 
     endpoint: str
@@ -33,6 +45,17 @@ class Fault:
     retry_after: float = 1
     status: int = 503
     delay: float = 2.0
+    dataset: str | None = None
+    refresh_type: str = "Scheduled"
+    duration: float | None = None
+
+    def applies(self, endpoint: str, dataset: str | None) -> bool:
+        """Whether a call to ``endpoint`` about ``dataset`` (lower-case id or ``None``) consumes this fault."""
+        if self.endpoint not in (endpoint, "*") or self.remaining <= 0:
+            return False
+        if endpoint not in APPLIES_TO.get(self.kind, (endpoint,)):
+            return False  # a '*' fault of a Power BI-only kind waits for a Power BI call
+        return self.dataset is None or (dataset or "").lower() == self.dataset
 
 
 class FaultQueue:
@@ -43,7 +66,8 @@ class FaultQueue:
         self._faults: list[Fault] = []
 
     def inject(self, endpoint: str, fault: str, *, count: int = 1, retry_after: float = 1, status: int = 503,
-               delay: float = 2.0) -> Fault:
+               delay: float = 2.0, dataset: str | None = None, refresh_type: str = "Scheduled",
+               duration: float | None = None) -> Fault:
         if endpoint not in ENDPOINTS:
             msg = f"Unknown endpoint {endpoint!r} for a fault; expected one of {', '.join(sorted(ENDPOINTS))}."
             raise ValueError(msg)
@@ -60,19 +84,28 @@ class FaultQueue:
         if fault == "error" and not 400 <= status <= 599:
             msg = f"status for an 'error' fault must be an HTTP error status (400-599), got {status!r}."
             raise ValueError(msg)
-        item = Fault(endpoint, fault, count, retry_after, status, delay)
+        if dataset is not None and endpoint != "*" and endpoint not in DATASET_ENDPOINTS:
+            msg = (f"A fault for one dataset applies to calls about a dataset ({', '.join(sorted(DATASET_ENDPOINTS))} "
+                   f"or '*'), not to {endpoint!r}.")
+            raise ValueError(msg)
+        if refresh_type not in FOREIGN_TYPES:
+            msg = f"Unknown refresh_type {refresh_type!r}; expected one of {', '.join(sorted(FOREIGN_TYPES))}."
+            raise ValueError(msg)
+        if duration is not None and duration < 0:
+            msg = f"duration must be >= 0 emulated seconds, got {duration!r}."
+            raise ValueError(msg)
+        item = Fault(endpoint, fault, count, retry_after, status, delay, dataset.lower() if dataset else None,
+                     refresh_type, duration)
         with self._lock:
             self._faults.append(item)
         return item
 
-    def take(self, endpoint: str) -> Fault | None:
-        """Consume one application of the first fault matching ``endpoint``."""
+    def take(self, endpoint: str, dataset: str | None = None) -> Fault | None:
+        """Consume one application of the first fault matching ``endpoint`` (a call about ``dataset``, an id)."""
         with self._lock:
             for item in self._faults:
-                if item.endpoint not in (endpoint, "*") or item.remaining <= 0:
+                if not item.applies(endpoint, dataset):
                     continue
-                if endpoint not in APPLIES_TO.get(item.kind, (endpoint,)):
-                    continue  # a '*' fault of a Power BI-only kind waits for a Power BI call
                 item.remaining -= 1
                 if item.remaining == 0:
                     self._faults.remove(item)

@@ -116,6 +116,24 @@ class PowerBI:
         request.caller = self.tokens.client_of(token.strip())
         return None
 
+    def caller_of(self, request: Request) -> str | None:
+        """The client id of the request's bearer token (``None`` without a token this emulator issued)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.tokens.client_of(token.strip())
+
+    def start_foreign(self, params: dict[str, str], refresh_type: str, duration: float | None) -> RefreshRun | None:
+        """Start a refresh nobody asked for on the dataset of ``params`` (the ``race`` faults); None if one runs."""
+        with self.state.lock:
+            ws = self.state.workspaces.get(params.get("g", "").lower())
+            ds = ws.datasets.get(params.get("d", "").lower()) if ws is not None else None
+            if ds is None or not ds.refreshable or ds.running(self.state.clock.now()) is not None:
+                return None
+            enhanced = refresh_type == "ViaEnhancedApi"
+            return self.state.start_refresh(ds, refresh_type=refresh_type, enhanced=enhanced, duration=duration,
+                                            options={"type": "Full"} if enhanced else None)
+
     def _unauthorized(self, message: str) -> Response:
         response = pbi_error(401, "PowerBINotAuthorizedException", message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="", error="invalid_token"'
@@ -290,7 +308,7 @@ class PowerBI:
         else:
             request_id = self.state.start_refresh(ds, refresh_type="ViaEnhancedApi" if body.enhanced else "ViaApi",
                                                   enhanced=body.enhanced, options=body.options,
-                                                  timeout=body.timeout).request_id
+                                                  timeout=body.timeout, caller=request.caller).request_id
         headers = {"RequestId": request_id, "Access-Control-Expose-Headers": "RequestId"}
         if body.enhanced:
             headers["x-ms-request-id"] = request_id
@@ -308,7 +326,8 @@ class PowerBI:
         if isinstance(top, Response):
             return top
         now = self.state.clock.now()
-        entries = [self.refresh_json(run, now) for run in ds.history()[:top]]
+        visible = [run for run in ds.history() if run.in_history(now)]
+        entries = [self.refresh_json(run, now) for run in visible[:top]]
         return json_response(200, {"@odata.context": self._context("refreshes"), "value": entries})
 
     def _enhanced_run(self, request: Request, params: dict[str, str]) -> RefreshRun | Response:
@@ -318,7 +337,7 @@ class PowerBI:
         ds = found[1]
         assert ds is not None
         run = ds.find_run(params["r"])
-        if run is None:
+        if run is None or (request.method == "GET" and not run.has_details(self.state.clock.now())):
             return pbi_error(404, "ItemNotFound", f"Refresh {params['r']} is not found for dataset {ds.id}.")
         if not run.enhanced:
             return pbi_error(404, "ItemNotFound", f"Refresh {params['r']} of dataset {ds.id} was not started through "

@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import datetime as dt
 import threading
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +21,11 @@ class RequestRecord:
     :param time: emulated time of the request (aware, UTC).
     :param real_time: wall-clock time of the request (epoch seconds).
     :param fault: the injected fault applied, if any.
-    :param request_id: the ``RequestId`` header sent.
+    :param request_id: the ``RequestId`` header sent (for a refresh POST that started a refresh: its id).
+    :param body: the request body, parsed (JSON, or the form fields of a token request), with secrets
+        (``client_secret``, ``client_assertion``, ...) replaced by ``"***"``; ``None`` when empty.
+    :param client_id: the caller's client id: the app of the bearer token for Power BI calls, the
+        ``client_id`` field for token requests (``None`` when unknown).
     """
 
     method: str
@@ -32,6 +37,8 @@ class RequestRecord:
     real_time: float
     fault: str | None = None
     request_id: str | None = None
+    body: Any = None
+    client_id: str | None = None
 
 
 class RequestLog:

@@ -21,6 +21,8 @@ Shape (every key optional)::
             error_code: null
             error_message: null
             refreshable: true
+            history_lag: 0                  # emulated seconds before a new refresh shows in the history
+            details_lag: 0                  # emulated seconds its execution details answer 404
             history:
               - {status: Completed, ago: 3600, duration: 60, refresh_type: Scheduled}
 """
@@ -53,7 +55,8 @@ DEFAULT_SCENARIO: dict[str, Any] = {
 _TOP = {"time_scale", "token_lifetime", "apps", "workspaces"}
 _APP = {"client_id", "secret", "secret_expired", "certificate_pem", "certificate_path", "federated", "tenant_id"}
 _WORKSPACE = {"name", "id", "dedicated", "members", "datasets"}
-_DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history"}
+_DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history",
+            "history_lag", "details_lag"}
 _HISTORY = {"status", "duration", "refresh_type", "ago", "error_code", "error_message"}
 
 

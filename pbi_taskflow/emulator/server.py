@@ -181,6 +181,12 @@ class Emulator:
         conn = self.airflow_conn()
         return {"login": conn["login"], "password": conn["password"], **conn["extra"]}
 
+    @property
+    def tls_handshakes(self) -> tuple[int, int]:
+        """TLS handshakes (completed, failed) since the start: each completed one is a new client connection."""
+        server = self._server
+        return (server.handshakes, server.handshake_failures) if server is not None else (0, 0)
+
     # --- clock and tokens ----------------------------------------------------------------------
 
     def clock(self) -> dt.datetime:
@@ -222,6 +228,10 @@ class Emulator:
     def refresh_in(self, value: float | None) -> None:
         self._entra().refresh_in = value
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token this emulator issued (to check that none leaks into logs, XComs or alerts)."""
+        return self._entra().tokens.issued()
+
     def expire_tokens(self) -> None:
         """Every access token issued so far now gets ``403 TokenExpired``."""
         self._entra().tokens.expire_all()
@@ -254,16 +264,24 @@ class Emulator:
 
     def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
                     duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,
-                    error_message: str | None = None) -> dict[str, Any]:
-        """Add a dataset to a workspace (by name or id); ``duration`` is in emulated seconds."""
+                    error_message: str | None = None, history_lag: float = 0.0,
+                    details_lag: float = 0.0) -> dict[str, Any]:
+        """Add a dataset to a workspace (by name or id); ``duration`` and the lags are in emulated seconds.
+
+        ``history_lag``: a refresh that starts appears in the history (``GET .../refreshes``) only this long
+        after its start. ``details_lag``: an enhanced refresh's execution details (``GET .../refreshes/{id}``)
+        answer 404 ``ItemNotFound`` for this long after its start. Power BI does both at times.
+        """
         return self.state.add_dataset(workspace, name, id=id, refreshable=refreshable, duration=duration,
-                                      outcome=outcome, error_code=error_code, error_message=error_message).to_dict()
+                                      outcome=outcome, error_code=error_code, error_message=error_message,
+                                      history_lag=history_lag, details_lag=details_lag).to_dict()
 
     def set_refresh(self, dataset: str, *, duration: float | None = None, outcome: str | None = None,
-                    error_code: str | None = None, error_message: str | None = None) -> None:
-        """Change how the next refreshes of a dataset (by id or name) behave."""
+                    error_code: str | None = None, error_message: str | None = None,
+                    history_lag: float | None = None, details_lag: float | None = None) -> None:
+        """Change how the next refreshes of a dataset (by id or name) behave (see :meth:`add_dataset`)."""
         self.state.set_refresh(dataset, duration=duration, outcome=outcome, error_code=error_code,
-                               error_message=error_message)
+                               error_message=error_message, history_lag=history_lag, details_lag=details_lag)
 
     def add_history(self, dataset: str, *, status: str = "Completed", start: dt.datetime | None = None,
                     end: dt.datetime | None = None, duration: float | None = None, refresh_type: str = "Scheduled",
@@ -293,17 +311,30 @@ class Emulator:
         apply_scenario(self, scenario)
 
     def inject(self, endpoint: str, fault: str, *, count: int = 1, retry_after: float = 1, status: int = 503,
-               delay: float = 2.0) -> None:
+               delay: float = 2.0, dataset: str | None = None, refresh_type: str = "Scheduled",
+               duration: float | None = None) -> None:
         """Make the next ``count`` calls to ``endpoint`` answer with ``fault`` instead of the normal answer.
 
         :param endpoint: ``discovery``, ``token``, ``groups``, ``datasets``, ``dataset``, ``refresh_post``,
             ``history``, ``details``, ``cancel`` or ``*`` (any).
-        :param fault: ``throttle`` (429 + ``Retry-After: retry_after``), ``error`` (``status``), ``drop`` (close the
+        :param fault: ``throttle`` (429 + ``Retry-After: retry_after``), ``error`` (``status``; 401 answers
+            ``PowerBINotAuthorizedException``, 403 ``Forbidden``, whatever the token), ``drop`` (close the
             connection unanswered), ``drop_after`` (do the work, e.g. start the refresh, then close unanswered),
-            ``slow`` (answer after ``delay`` real seconds), ``expired_token`` (403 TokenExpired; Power BI endpoints) or ``lost``
-            (refresh_post answers 202 but starts nothing, so the refresh never shows up).
+            ``slow`` (answer after ``delay`` real seconds), ``expired_token`` (403 TokenExpired; Power BI
+            endpoints), ``lost`` (refresh_post answers 202 but starts nothing, so the refresh never shows up),
+            ``race`` (refresh_post: a foreign refresh of ``refresh_type`` starts on the dataset just before the
+            POST is processed, which then answers "Another refresh request is already executing") or
+            ``race_drop`` (refresh_post: the POST is dropped unanswered and starts nothing, while a foreign
+            refresh starts at that moment).
+        :param dataset: a dataset name or id: only calls about that dataset see the fault (endpoints
+            ``dataset``, ``refresh_post``, ``history``, ``details``, ``cancel`` or ``*``).
+        :param refresh_type: the foreign refresh's type for ``race`` / ``race_drop`` (``Scheduled``, ``OnDemand``,
+            ``ViaApi`` or ``ViaEnhancedApi``: another app's API call).
+        :param duration: the foreign refresh's duration in emulated seconds (default: the dataset's).
         """
-        self.faults.inject(endpoint, fault, count=count, retry_after=retry_after, status=status, delay=delay)
+        dataset_id = self.state.dataset(dataset).id if dataset is not None else None
+        self.faults.inject(endpoint, fault, count=count, retry_after=retry_after, status=status, delay=delay,
+                           dataset=dataset_id, refresh_type=refresh_type, duration=duration)
 
     # --- request log ---------------------------------------------------------------------------
 

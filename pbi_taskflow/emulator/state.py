@@ -69,10 +69,33 @@ class RefreshRun:
     enhanced: bool = False
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     cancelled_at: dt.datetime | None = None
+    #: client id of the app whose refresh POST started it (``None``: a schedule, the portal, another caller)
+    caller: str | None = None
+    #: emulated seconds after ``start`` before the history lists it
+    history_lag: float = 0.0
+    #: emulated seconds after ``start`` during which its execution details answer 404
+    details_lag: float = 0.0
 
     @property
     def end(self) -> dt.datetime:
         return self.cancelled_at or self.start + dt.timedelta(seconds=self.duration)
+
+    @property
+    def planned_end(self) -> dt.datetime:
+        """When it ends (or ended) unless cancelled."""
+        return self.start + dt.timedelta(seconds=self.duration)
+
+    def in_history(self, now: dt.datetime) -> bool:
+        """Whether the history lists it yet (see ``history_lag``)."""
+        return (now - self.start).total_seconds() >= self.history_lag
+
+    def has_details(self, now: dt.datetime) -> bool:
+        """Whether its execution details exist yet (see ``details_lag``)."""
+        return (now - self.start).total_seconds() >= self.details_lag
+
+    def final_status(self) -> str:
+        """Its terminal extended status (``Completed``, ``Failed``, ``Cancelled``, ``TimedOut``, ``Disabled``)."""
+        return "Cancelled" if self.cancelled_at else self.outcome
 
     def is_running(self, now: dt.datetime) -> bool:
         return now < self.end
@@ -114,6 +137,8 @@ class DatasetState:
     error_message: str | None = None
     created: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     runs: list[RefreshRun] = dataclasses.field(default_factory=list)
+    history_lag: float = 0.0
+    details_lag: float = 0.0
 
     def history(self) -> list[RefreshRun]:
         """Runs, newest first."""
@@ -127,7 +152,8 @@ class DatasetState:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "workspace_id": self.workspace_id, "refreshable": self.refreshable,
-                "duration": self.duration, "outcome": self.outcome}
+                "duration": self.duration, "outcome": self.outcome, "history_lag": self.history_lag,
+                "details_lag": self.details_lag}
 
 
 @dataclasses.dataclass
@@ -205,13 +231,16 @@ class PowerBIState:
 
     def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
                     duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,
-                    error_message: str | None = None) -> DatasetState:
+                    error_message: str | None = None, history_lag: float = 0.0,
+                    details_lag: float = 0.0) -> DatasetState:
         with self.lock:
             ws = self.workspace(workspace)
             ds = DatasetState(id=check_guid(id or new_id(), "dataset id"), name=name, workspace_id=ws.id,
                               refreshable=refreshable,
                               duration=_check_duration(duration), outcome=_check_outcome(outcome),
-                              error_code=error_code, error_message=error_message)
+                              error_code=error_code, error_message=error_message,
+                              history_lag=_check_duration(history_lag, "history_lag"),
+                              details_lag=_check_duration(details_lag, "details_lag"))
             if any(ds.id in w.datasets for w in self.workspaces.values()):
                 msg = f"A dataset with id {ds.id} already exists in the emulator."
                 raise ValueError(msg)
@@ -225,9 +254,14 @@ class PowerBIState:
             return _lookup(every, ref, "dataset")  # type: ignore[no-any-return]
 
     def set_refresh(self, dataset: str, *, duration: float | None = None, outcome: str | None = None,
-                    error_code: str | None = None, error_message: str | None = None) -> None:
+                    error_code: str | None = None, error_message: str | None = None,
+                    history_lag: float | None = None, details_lag: float | None = None) -> None:
         with self.lock:
             ds = self.dataset(dataset)
+            if history_lag is not None:
+                ds.history_lag = _check_duration(history_lag, "history_lag")
+            if details_lag is not None:
+                ds.details_lag = _check_duration(details_lag, "details_lag")
             if duration is not None:
                 ds.duration = _check_duration(duration)
             if outcome is not None:
@@ -274,8 +308,11 @@ class PowerBIState:
     def start_refresh(self, ds: DatasetState, *, refresh_type: str, enhanced: bool = False,
                       options: dict[str, Any] | None = None, duration: float | None = None,
                       timeout: float | None = None, request_id: str | None = None,
-                      outcome: str | None = None) -> RefreshRun:
-        """Start a refresh now with the dataset's configured duration and outcome (caller checks preconditions)."""
+                      outcome: str | None = None, caller: str | None = None) -> RefreshRun:
+        """Start a refresh now with the dataset's configured duration, outcome and lags (caller checks preconditions).
+
+        ``caller`` is the client id of the app whose POST started it (``None`` for anyone else).
+        """
         with self.lock:
             planned = ds.duration if duration is None else _check_duration(duration)
             outcome = ds.outcome if outcome is None else _check_outcome(outcome)
@@ -283,7 +320,8 @@ class PowerBIState:
                 planned, outcome = timeout, "TimedOut"
             return self._new_run(ds, request_id=request_id, refresh_type=refresh_type, start=self.clock.now(),
                                  duration=planned, outcome=outcome, error_code=ds.error_code,
-                                 error_message=ds.error_message, enhanced=enhanced, options=dict(options or {}))
+                                 error_message=ds.error_message, enhanced=enhanced, options=dict(options or {}),
+                                 caller=caller, history_lag=ds.history_lag, details_lag=ds.details_lag)
 
     def quota_used(self, ds: DatasetState) -> int:
         """Refreshes counted against the shared-capacity quota in the last 24 emulated hours."""

@@ -175,3 +175,111 @@ def test_faults_that_cannot_apply_to_the_endpoint_are_rejected(emu: Emulator, en
     """Injecting a fault on an endpoint it cannot apply to fails at once, naming the endpoints it applies to."""
     with pytest.raises(ValueError, match=f"{fault!r} applies only to"):
         emu.inject(endpoint, fault)
+
+
+def test_history_lag_hides_a_new_refresh_from_the_history_for_a_while(emu: Emulator, api: Any,
+                                                                      sales: dict[str, str]) -> None:
+    """``history_lag`` lists a new refresh only N emulated seconds after its start; it still blocks another POST."""
+    emu.set_refresh(sales["ds"], duration=60, history_lag=30)
+    started = api.post(f"{sales['base']}/refreshes")
+    assert started.status_code == 202
+    assert api.get(f"{sales['base']}/refreshes").json()["value"] == []
+    again = api.post(f"{sales['base']}/refreshes")
+    assert again.status_code == 400
+    assert "already executing" in again.json()["error"]["message"]
+    emu.advance(31)
+    [entry] = api.get(f"{sales['base']}/refreshes").json()["value"]
+    assert (entry["requestId"], entry["status"]) == (started.headers["RequestId"], "Unknown")
+
+
+def test_details_lag_answers_404_item_not_found_right_after_the_start(emu: Emulator, api: Any,
+                                                                      sales: dict[str, str]) -> None:
+    """``details_lag``: an enhanced refresh's execution details answer 404 ItemNotFound for N emulated seconds."""
+    emu.set_refresh(sales["ds"], duration=60, details_lag=10)
+    location = api.post(f"{sales['base']}/refreshes", json={"type": "Full"}).headers["Location"]
+    missing = api.get(location)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "ItemNotFound"
+    assert [e["status"] for e in api.get(f"{sales['base']}/refreshes").json()["value"]] == ["Unknown"]
+    emu.advance(11)
+    assert api.get(location).status_code == 202
+
+
+@pytest.mark.parametrize(("endpoint", "status", "code"), [("details", 403, "Forbidden"),
+                                                          ("history", 403, "Forbidden"),
+                                                          ("details", 401, "PowerBINotAuthorizedException"),
+                                                          ("history", 401, "PowerBINotAuthorizedException")])
+def test_status_reads_answer_401_or_403_with_a_valid_token(emu: Emulator, api: Any, sales: dict[str, str],
+                                                           endpoint: str, status: int, code: str) -> None:
+    """An ``error`` fault of 401/403 on a status read answers Power BI's body although the token is valid."""
+    location = api.post(f"{sales['base']}/refreshes", json={"type": "Full"}).headers["Location"]
+    url = location if endpoint == "details" else f"{sales['base']}/refreshes"
+    emu.inject(endpoint, "error", status=status, count=2)
+    for _ in range(2):
+        denied = api.get(url)
+        assert denied.status_code == status
+        assert denied.json()["error"]["code"] == code
+    assert api.get(url).status_code in (200, 202)
+
+
+@pytest.mark.parametrize("refresh_type", ["Scheduled", "ViaApi"])
+def test_race_starts_a_foreign_refresh_just_before_the_post(emu: Emulator, api: Any, sales: dict[str, str],
+                                                            refresh_type: str) -> None:
+    """``race``: a refresh nobody asked for starts just before the POST, which gets "already executing"."""
+    emu.inject("refresh_post", "race", refresh_type=refresh_type, duration=100)
+    answer = api.post(f"{sales['base']}/refreshes")
+    assert answer.status_code == 400
+    assert "Another refresh request is already executing" in answer.json()["error"]["message"]
+    [entry] = api.get(f"{sales['base']}/refreshes").json()["value"]
+    assert (entry["refreshType"], entry["status"]) == (refresh_type, "Unknown")
+    [run] = emu.state.dataset(sales["ds"]).runs
+    assert run.caller is None
+    assert run.duration == 100
+    assert [r.fault for r in emu.requests if r.endpoint == "refresh_post"] == ["race"]
+
+
+def test_race_drop_loses_the_post_while_a_foreign_refresh_starts(emu: Emulator, api: Any,
+                                                                 sales: dict[str, str]) -> None:
+    """``race_drop``: the POST is dropped unanswered and starts nothing; the history shows someone else's refresh."""
+    emu.inject("refresh_post", "race_drop", refresh_type="ViaApi")
+    with pytest.raises(requests.ConnectionError):
+        api.post(f"{sales['base']}/refreshes")
+    [entry] = api.get(f"{sales['base']}/refreshes").json()["value"]
+    assert entry["refreshType"] == "ViaApi"
+    [record] = [r for r in emu.requests if r.endpoint == "refresh_post"]
+    assert record.status is None
+    assert entry["requestId"] != record.request_id
+    assert emu.state.dataset(sales["ds"]).runs[0].caller is None
+
+
+def test_a_fault_for_one_dataset_spares_the_others(emu: Emulator, api: Any, sales: dict[str, str]) -> None:
+    """``inject(..., dataset=name or id)`` applies only to calls about that dataset."""
+    other = emu.add_dataset(sales["ws"], "Finance", duration=1)
+    other_base = f"{emu.api_root}/groups/{sales['ws']}/datasets/{other['id']}"
+    emu.inject("refresh_post", "throttle", dataset="Sales", retry_after=3)
+    emu.inject("*", "error", status=500, dataset=other["id"])
+    assert api.get(f"{emu.api_root}/groups").status_code == 200  # not about a dataset: spared by both
+    assert api.post(f"{sales['base']}/refreshes").status_code == 429
+    assert api.post(f"{sales['base']}/refreshes").status_code == 202
+    assert api.get(f"{other_base}/refreshes").status_code == 500
+    assert api.post(f"{other_base}/refreshes").status_code == 202
+    with pytest.raises(ValueError, match="about a dataset"):
+        emu.inject("groups", "error", dataset="Sales")
+    with pytest.raises(ValueError, match="No emulated dataset"):
+        emu.inject("history", "error", dataset="Nope")
+
+
+def test_the_request_log_keeps_bodies_without_secrets_and_the_caller(emu: Emulator, api: Any,
+                                                                      sales: dict[str, str]) -> None:
+    """Each record carries the parsed body (secrets redacted) and the caller's client id."""
+    options = {"type": "Full", "objects": [{"table": "Sales", "partition": "2026"}], "commitMode": "Transactional"}
+    api.post(f"{sales['base']}/refreshes", json=options)
+    [token_call] = [r for r in emu.requests if r.endpoint == "token"]
+    assert token_call.body["client_secret"] == "***"
+    assert token_call.body["client_id"] == token_call.client_id == emu.client_id
+    assert emu.client_secret not in repr(emu.requests)
+    [post] = [r for r in emu.requests if r.endpoint == "refresh_post"]
+    assert post.body == options
+    assert post.client_id == emu.client_id
+    assert emu.state.dataset(sales["ds"]).runs[0].caller == emu.client_id
+    assert api.headers["Authorization"].split()[1] in emu.issued_tokens()

@@ -99,3 +99,27 @@ def test_error_bodies_match_the_swagger(swagger: dict[str, Any], emu: Emulator, 
     assert [a.status_code for a in answers] == [400, 404, 404, 401, 403]
     for answer in answers:
         _check(swagger, "PowerBIApiErrorResponseDetail", answer.json()["error"])
+
+
+def test_fault_bodies_match_the_swagger(swagger: dict[str, Any], emu: Emulator, api: Any,
+                                        sales: dict[str, str]) -> None:
+    """The answers of the status-read faults (401, 403, a lagging details 404) and of a ``race`` validate."""
+    emu.set_refresh(sales["ds"], duration=60, history_lag=5, details_lag=5)
+    location = api.post(f"{sales['base']}/refreshes", json={"type": "Full"}).headers["Location"]
+    lagging = api.get(location)
+    _check(swagger, "Refreshes", api.get(f"{sales['base']}/refreshes").json())
+    emu.inject("details", "error", status=403)
+    emu.inject("history", "error", status=401)
+    answers = [lagging, api.get(location), api.get(f"{sales['base']}/refreshes")]
+    emu.advance(61)
+    emu.inject("refresh_post", "race", refresh_type="ViaEnhancedApi")
+    answers.append(api.post(f"{sales['base']}/refreshes"))
+    assert [a.status_code for a in answers] == [404, 403, 401, 400]
+    for answer in answers:
+        _check(swagger, "PowerBIApiErrorResponseDetail", answer.json()["error"])
+    emu.advance(6)
+    _check(swagger, "Refreshes", api.get(f"{sales['base']}/refreshes").json())
+    for run in emu.state.dataset(sales["ds"]).runs:
+        if run.enhanced:
+            details = api.get(f"{sales['base']}/refreshes/{run.request_id}")
+            _check(swagger, "DatasetRefreshDetail", details.json())

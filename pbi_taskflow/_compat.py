@@ -60,4 +60,49 @@ def call_with_context(func: Any, args: Any, kwargs: Any, context: Any) -> Any:
     return func(*args, **determine_kwargs(func, args, context))
 
 
-__all__ = ["aget_connection", "base_hook", "call_with_context", "get_connection", "task_exception"]
+def task_instance_state(ti: Any, timeout: float = 3.0) -> tuple[bool, str | None]:
+    """``(known, state)`` of the task instance ``ti`` as Airflow's database has it now.
+
+    Asked through the Task SDK (``get_task_states``) in a helper thread with a bound, because this
+    runs from the SIGTERM handler: if the interrupted code holds the supervisor channel, the answer
+    never comes and ``(False, None)`` is returned. Airflow versions without the call also give
+    ``(False, None)``.
+    """
+    import threading
+
+    getter = getattr(ti, "get_task_states", None)
+    dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
+    if getter is None or not (dag_id and run_id and task_id):
+        return False, None
+    map_index = getattr(ti, "map_index", -1)
+    map_index = map_index if isinstance(map_index, int) else -1
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            states = getter(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id],
+                            map_index=map_index if map_index >= 0 else None)
+            by_task = dict(states.get(run_id) or {})
+            name = task_id if map_index < 0 else f"{task_id}_{map_index}"
+            if name in by_task:
+                value = by_task[name]
+                answer["state"] = None if value is None else str(getattr(value, "value", value))
+        except Exception:  # noqa: BLE001 - unknown is the safe answer: nothing is cancelled
+            return
+
+    thread = threading.Thread(target=ask, name="pbi-taskflow-ti-state", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "state" not in answer:
+        return False, None
+    return True, answer["state"]
+
+
+__all__ = [
+    "aget_connection",
+    "base_hook",
+    "call_with_context",
+    "get_connection",
+    "task_exception",
+    "task_instance_state",
+]

@@ -4,7 +4,8 @@ Airflow 3.3's ``task_state_store`` is scoped to the task instance (DAG, run, tas
 unlike XComs, survives into the next try. The record is written right after each refresh starts. A
 try that succeeds removes it; a try that fails replaces it with the refreshes that completed, so the
 retry refreshes only the other datasets; an interrupted try (worker crash, lost trigger) leaves the
-whole run behind for the retry to resume.
+whole run behind for the retry to resume. Every record carries the task instance's ``max_tries``, so a
+try after a clear starts afresh instead of resuming what an interrupted try left.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ class Ledger:
     :param context: the Airflow task context.
     :param key: the store key.
     :param logger: the task logger.
+    :param max_tries: the task instance's ``max_tries``, stamped on every record written: Airflow raises it
+        when someone clears the task, so a later try tells a clear (start afresh) from a retry (resume).
     """
 
-    def __init__(self, context: Mapping[str, Any], key: str, logger: Any) -> None:
+    def __init__(self, context: Mapping[str, Any], key: str, logger: Any, *, max_tries: int | None = None) -> None:
         try:
             self.store = context.get("task_state_store")
         except Exception:  # noqa: BLE001 - a context without the store (older Airflow)
             self.store = None
         self.key = key
         self.logger = logger
+        self.max_tries = max_tries
         if self.store is None:
             logger.warning(
                 "This Airflow has no task_state_store: a retry after a worker crash cannot reattach to the "
@@ -54,6 +58,8 @@ class Ledger:
     def save(self, run: RefreshRun) -> None:
         if self.store is None:
             return
+        if self.max_tries is not None:
+            run.max_tries = self.max_tries
         try:
             self.store.set(self.key, run.to_dict(), retention=RETENTION)
         except Exception as exc:  # noqa: BLE001 - the refreshes matter more than their record

@@ -77,7 +77,7 @@ def report(
         from pbi_taskflow.refresh_log import write_refresh_log
 
         write_refresh_log(operator.refresh_log_conn_id, results, context, logger=log)
-    if started_only:
+    if started_only and not verdict(results, operator.policy.fail_policy):
         log.info("Started %d refresh(es) without waiting (wait=False).", len(results))
         return records
     if timed_out or verdict(results, operator.policy.fail_policy):

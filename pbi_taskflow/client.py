@@ -26,7 +26,6 @@ from pbi_taskflow.errors import (
     PermissionDeniedError,
     PowerBIError,
     PowerBIHTTPError,
-    RefreshAlreadyRunningError,
     ThrottledError,
     TokenExpiredError,
 )
@@ -35,7 +34,6 @@ from pbi_taskflow.models import (
     HistoryEntry,
     RefreshState,
     Target,
-    parse_timestamp,
 )
 from pbi_taskflow.retry import RetryPolicy, is_transient, log_retry
 
@@ -44,10 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pbi_taskflow.client")
 
-#: Waits (seconds) between history checks after an ambiguous refresh POST failure.
-ADOPT_WAITS = (0.0, 1.0, 2.0, 4.0)
-#: A refresh that started this long before the POST (client clock) still counts as the POST's own.
-CLOCK_SKEW = dt.timedelta(seconds=5)
 
 
 class PowerBIClient(NameResolver, ClientBase):
@@ -80,7 +74,6 @@ class PowerBIClient(NameResolver, ClientBase):
         super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
                          ca_bundle=ca_bundle, conn_id=conn_id)
         self._init_resolver(allowed_workspaces)
-        self.adopt_waits: tuple[float, ...] = ADOPT_WAITS
         self._session = session
         self._owns_session = session is None
 
@@ -124,9 +117,9 @@ class PowerBIClient(NameResolver, ClientBase):
         try:
             resp = self.session.request(request.method, url, **kwargs)
         except requests.Timeout as exc:
-            raise api.transport_error(request, "timed out", exc) from None
+            raise api.transport_error(request, "timed out", exc, unsent=api.never_connected(exc)) from None
         except requests.RequestException as exc:  # dropped, reset, refused, TLS, truncated body
-            raise api.transport_error(request, "connection failed", exc) from None
+            raise api.transport_error(request, "connection failed", exc, unsent=api.never_connected(exc)) from None
         response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
         log.debug(
             "Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code, api.request_id(resp.headers)
@@ -158,12 +151,14 @@ class PowerBIClient(NameResolver, ClientBase):
     def trigger_refresh(self, target: Target) -> Handle:
         """Start a refresh and return its :class:`Handle`.
 
-        After an ambiguous failure (dropped connection, timeout or 5xx once the POST may have been
-        received) the history is checked for the refresh it may have started, which is adopted;
-        the POST is re-sent only when none shows up.
+        The request is sent again only when it certainly did not arrive (throttled, or the connection
+        could not be opened). When it may have arrived but the answer was lost (a dropped connection, a
+        timeout, a 5xx), :class:`~pbi_taskflow.errors.AmbiguousRefreshRequestError` is raised: the caller
+        looks for the refresh in the history instead of risking a second one.
 
         :raises EnhancedRefreshNotSupportedError: enhanced options on a shared-capacity workspace.
         :raises RefreshAlreadyRunningError: another refresh of the dataset is running.
+        :raises AmbiguousRefreshRequestError: the request may or may not have started a refresh.
         """
         options = target.options
         enhanced = options.is_enhanced
@@ -177,26 +172,16 @@ class PowerBIClient(NameResolver, ClientBase):
         request = api.trigger_refresh(
             target.workspace_id, target.dataset_id, options, workspace=target.workspace_name, dataset=target.dataset_name
         )
-        since = utcnow() - CLOCK_SKEW
-        ambiguous = False
         attempt = 1
         while True:
             requested_at = utcnow()
             try:
                 response = self.call(request)
-            except RefreshAlreadyRunningError:
-                adopted = self._adopt(target, enhanced, since) if ambiguous else None
-                if adopted is None:
-                    raise
-                return adopted
             except PowerBIError as exc:
                 if not is_transient(exc):
                     raise
-                if not isinstance(exc, ThrottledError):  # the POST may have been received: look before re-sending
-                    ambiguous = True
-                    adopted = self._adopt(target, enhanced, since)
-                    if adopted is not None:
-                        return adopted
+                if not (isinstance(exc, ThrottledError) or getattr(exc, "unsent", False)):
+                    raise api.ambiguous_request(target, exc, requested_at) from exc
                 if attempt >= self.retry.attempts:
                     raise
                 wait = self.retry.backoff(attempt, exc)
@@ -235,40 +220,13 @@ class PowerBIClient(NameResolver, ClientBase):
             attached=attached,
         )
 
-    def _adopt(self, target: Target, enhanced: bool, since: dt.datetime) -> Handle | None:
-        """Look (a bounded number of times) for the refresh an ambiguous POST may have started."""
-        for wait in self.adopt_waits:
-            if wait:
-                self.retry.wait(wait)
-            try:
-                entries = self._history(target.workspace_id, target.dataset_id, STATUS_TOP,
-                                        target.workspace_name, target.dataset_name)
-            except PowerBIError as exc:
-                if not is_transient(exc):
-                    raise
-                continue
-            entry = api.find_started_refresh(entries, enhanced=enhanced, since=since)
-            if entry is not None and entry.request_id:
-                started = parse_timestamp(entry.start) or utcnow()
-                handle = self._handle(target, entry.request_id, enhanced, min(started, utcnow()))
-                if enhanced and not self._same_options(handle, target):
-                    log.info("Refresh %s of dataset %r has other options; it is not ours.", entry.request_id,
-                             target.dataset_name)
-                    return None
-                log.warning(
-                    "The refresh request for dataset %r failed ambiguously, but Power BI started refresh %s; "
-                    "following it instead of sending the request again.", target.dataset_name, entry.request_id,
-                )
-                return handle
-        return None
-
-    def _same_options(self, handle: Handle, target: Target) -> bool:
-        """Whether an enhanced refresh found in history has the options we asked for (details permitting)."""
+    def confirm_options(self, handle: Handle, target: Target) -> bool | None:
+        """Whether an enhanced refresh has the options ``target`` asks for; None when its details cannot be read."""
         try:
             body = self.call(api.refresh_details(handle)).body
         except PowerBIError as exc:
-            if is_transient(exc) or exc.status == 404:
-                return True
+            if is_transient(exc) or exc.status in (401, 403, 404):
+                return None
             raise
         return api.details_match(target.options, body)
 
@@ -332,10 +290,4 @@ class PowerBIClient(NameResolver, ClientBase):
         log.warning("Cancelled refresh %s of dataset %r.", handle.refresh_id, handle.dataset_name)
 
 
-
-
-
-
-
 __all__ = ["PowerBIClient", "normalise_allowed"]
-

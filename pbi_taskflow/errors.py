@@ -157,6 +157,10 @@ class TokenExpiredError(PermissionDeniedError):
     """403 ``TokenExpired``: the access token expired; the client renews it once and retries."""
 
 
+class StatusReadDeniedError(PermissionDeniedError):
+    """Power BI kept refusing the status reads of a running refresh; the refresh stays recorded for the retry."""
+
+
 class NotFoundError(PowerBIHTTPError):
     """404: the workspace, dataset or refresh does not exist or is not visible to this principal."""
 
@@ -175,6 +179,20 @@ class ServerError(PowerBIHTTPError):
 
 class TransportError(PowerBIError):
     """The connection failed or timed out before an answer arrived."""
+
+
+class AmbiguousRefreshRequestError(PowerBIError):
+    """A refresh request may have reached Power BI but its answer was lost (dropped connection, timeout, 5xx).
+
+    The request is never sent again blindly: the refresh history is read until the refresh shows up
+    (it is then followed) or the appearance grace passes.
+
+    :param requested_at: ISO-8601 UTC time the request was sent.
+    """
+
+    def __init__(self, message: str, *, requested_at: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.requested_at = requested_at
 
 
 # --- refresh outcomes -------------------------------------------------------------------------
@@ -196,8 +214,17 @@ class RefreshTimeoutError(RefreshError):
     """pbi_taskflow stopped waiting because the task's ``timeout`` passed."""
 
 
+class RefreshOutcomeUnknownError(PowerBIError):
+    """A refresh request got no usable answer and no refresh appeared in the history within the grace period.
+
+    The request is not sent again in the same try (it might have started a refresh that shows up late);
+    a retry of the task looks at the history once more before it sends a new request.
+    """
+
+
 __all__ = [
     "AmbiguousNameError",
+    "AmbiguousRefreshRequestError",
     "AuthenticationError",
     "CertificateError",
     "ConfigurationError",
@@ -213,10 +240,12 @@ __all__ = [
     "RefreshAlreadyRunningError",
     "RefreshError",
     "RefreshFailedError",
+    "RefreshOutcomeUnknownError",
     "RefreshQuotaExceededError",
     "RefreshTimeoutError",
     "SecretExpiredError",
     "ServerError",
+    "StatusReadDeniedError",
     "ThrottledError",
     "TokenExpiredError",
     "TransportError",

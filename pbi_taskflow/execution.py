@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from pbi_taskflow._probe import Probe
 from pbi_taskflow._targets import (
     attached_handle,
     failed,
@@ -28,10 +29,12 @@ from pbi_taskflow._targets import (
     target_to_dict,
 )
 from pbi_taskflow.errors import (
+    AmbiguousRefreshRequestError,
     AuthenticationError,
     ConfigurationError,
     PowerBIError,
     RefreshAlreadyRunningError,
+    RefreshOutcomeUnknownError,
 )
 from pbi_taskflow.models import (
     Handle,
@@ -49,6 +52,23 @@ log = logging.getLogger("pbi_taskflow.execution")
 
 #: History entries read per dataset when planning (running refresh, last success, expected duration).
 PLAN_HISTORY_TOP = 20
+
+
+def utcnow_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def outcome_unknown(probe: Probe, waited: float, *, timed_out: bool = False) -> RefreshOutcomeUnknownError:
+    """The error of a dataset whose refresh request got no answer and whose refresh never showed up."""
+    target = probe.target
+    why = "the task's timeout passed" if timed_out else f"none appeared in the refresh history within {waited:.0f} s"
+    return RefreshOutcomeUnknownError(
+        f"The refresh request for dataset {target.dataset_name!r} in workspace {target.workspace_name!r} (sent "
+        f"{probe.requested_at}) got no usable answer, and {why}. It was not sent again, to avoid starting a second "
+        "refresh. Check the dataset's refresh history in Power BI; a retry of the task looks at the history first "
+        "and sends a new request only when no refresh started.",
+        code="RefreshOutcomeUnknown", workspace=target.workspace_name, dataset=target.dataset_name,
+    )
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -105,6 +125,12 @@ class RefreshRun:
         in a later try means the task was cleared and nothing completed before may be skipped.
     :param reused: the entries of :attr:`completed` this try skipped because it selected their datasets
         again: the try reports them, and emits their asset events when it succeeds.
+    :param probes: refresh requests sent (or about to be sent) whose refresh id is not known:
+        ``{probe key: Probe dict}`` (see :mod:`pbi_taskflow._probe`). Recorded before each request.
+    :param ours: refresh ids the task started in this DAG run, per dataset id (a retry recognises them).
+    :param known: request ids each dataset's history held when the task planned, per dataset id.
+    :param denied: consecutive 401/403 answers to status reads, per watched key.
+    :param attempt: the task try driving the run now.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -119,6 +145,11 @@ class RefreshRun:
     completed: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     max_tries: int | None = None
     reused: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    probes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    ours: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    known: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    denied: dict[str, int] = dataclasses.field(default_factory=dict)
+    attempt: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,7 +161,7 @@ class RefreshRun:
 
     @property
     def done(self) -> bool:
-        return not (self.pending or self.active or self.blockers)
+        return not (self.pending or self.active or self.blockers or self.probes)
 
     def handles(self) -> list[Handle]:
         return [Handle.from_dict(h) for h in self.active.values()]
@@ -173,24 +204,31 @@ class RefreshRun:
         count, seconds = self._throttle(dataset_id)
         return float(seconds) if count else None
 
+    def watched(self) -> list[str]:
+        """Keys of everything watched: refreshes, refreshes that block a pending target, probes."""
+        return [*self.active, *self.blockers, *self.probes]
+
     def watch_plan(self, policy: RefreshPolicy) -> WatchPlan:
-        keys = [*self.active, *self.blockers]
-        schedules = {}
-        for key in keys:
-            data = self.active.get(key) or self.blockers[key]["handle"]
-            schedules[key] = policy.schedule(self.expected.get(data["dataset_id"]))
+        keys = self.watched()
+        schedules = {key: policy.schedule(self.expected.get(self.watched_handle(key).dataset_id)) for key in keys}
         return WatchPlan(schedules=schedules, started={k: self.started[k] for k in keys})
+
+    def restart_deadline(self, now: float, timeout: float | None) -> None:
+        """Give a resumed try its own waiting deadline (not the interrupted try's)."""
+        self.deadline = now + timeout if timeout else None
 
     @property
     def resumable(self) -> bool:
         """Whether this record is an interrupted try's (refreshes or results to pick up), not only earlier successes."""
-        return bool(self.pending or self.active or self.blockers or self.results)
+        return bool(self.pending or self.active or self.blockers or self.probes or self.results)
+
+    def cleared_since(self, max_tries: int | None) -> bool:
+        """Whether the task was cleared after this record was written (Airflow raised ``max_tries``)."""
+        return self.max_tries is not None and max_tries is not None and max_tries != self.max_tries
 
     def reusable(self, max_tries: int | None) -> list[dict[str, Any]]:
         """The :attr:`completed` refreshes a new try may skip: none if the task was cleared since they were recorded."""
-        if self.max_tries is not None and max_tries is not None and max_tries != self.max_tries:
-            return []
-        return list(self.completed)
+        return [] if self.cleared_since(max_tries) else list(self.completed)
 
     def carried_over(self, attempt: int) -> list[dict[str, Any]]:
         """:attr:`completed` plus this try's completed results: what the next try of the task may skip."""
@@ -230,12 +268,12 @@ class RefreshRun:
         """Read each dataset's history once and sort it into pending, attached, blocked or skipped."""
         wall = dt.datetime.now(dt.timezone.utc)
         for target in targets:
-            facts = HistoryFacts.from_entries(
-                client.refresh_history(
-                    target.workspace_id, target.dataset_id, top=PLAN_HISTORY_TOP,
-                    _names=(target.workspace_name, target.dataset_name),
-                )
+            entries = client.refresh_history(
+                target.workspace_id, target.dataset_id, top=PLAN_HISTORY_TOP,
+                _names=(target.workspace_name, target.dataset_name),
             )
+            self.known[target.dataset_id] = [e.request_id for e in entries if e.request_id]
+            facts = HistoryFacts.from_entries(entries)
             if facts.expected is not None:
                 self.expected[target.dataset_id] = facts.expected
             if policy.min_interval and facts.last_success_end is not None and facts.running is None:
@@ -247,7 +285,13 @@ class RefreshRun:
                     )
                     self.results.append(skipped(target, reason).to_dict())
                     continue
-            if facts.running is not None:
+            if facts.running is not None and facts.running.request_id in self.ours.get(target.dataset_id, ()):
+                # started by an earlier try of this task and DAG run: follow it, never start a second one
+                self.active[facts.running.request_id] = self._our_handle(target, facts.running).to_dict()
+                self.started[facts.running.request_id] = now
+                log.info("Dataset %r is refreshing with refresh %s, which this task started in an earlier try; "
+                         "following it.", target.dataset_name, facts.running.request_id)
+            elif facts.running is not None:
                 self.on_running(target, facts.running, policy, now)
             else:
                 self.pending.append(target_to_dict(target))
@@ -278,27 +322,63 @@ class RefreshRun:
 
     # --- starting -----------------------------------------------------------------------------
 
-    def free_slots(self, policy: RefreshPolicy) -> int:
-        return max(0, policy.max_concurrency - len(self.active))
+    @staticmethod
+    def _our_handle(target: Target, entry: HistoryEntry) -> Handle:
+        handle = attached_handle(target, entry)
+        kind = "enhanced" if target.options.is_enhanced else "standard"
+        return dataclasses.replace(handle, kind=kind, attached=False)
 
-    def start_pending(self, client: Any, policy: RefreshPolicy, now: float, on_started: Callable[[], None]) -> None:
-        """Start pending targets while slots are free; ``on_started`` persists after each start."""
+    def free_slots(self, policy: RefreshPolicy) -> int:
+        return max(0, policy.max_concurrency - len(self.active) - len(self.probes))
+
+    def remember(self, handle: Handle, now: float) -> None:
+        """Watch a refresh this task started."""
+        self.active[handle.refresh_id] = handle.to_dict()
+        self.started[handle.refresh_id] = now
+        ids = self.ours.setdefault(handle.dataset_id, [])
+        if handle.refresh_id not in ids:
+            ids.append(handle.refresh_id)
+
+    def start_pending(
+        self, client: Any, policy: RefreshPolicy, now: float, on_started: Callable[[], None], attempt: int = 1
+    ) -> None:
+        """Start pending targets while slots are free; ``on_started`` persists before and after each request.
+
+        The request is recorded as a probe before it is sent, so a try that dies before recording the
+        answer leaves the retry something to look for in the history instead of sending it again.
+        """
         while self.pending and self.free_slots(policy):
             target = target_from_dict(self.pending.pop(0))
+            probe = Probe(target, utcnow_iso(), attempt, tuple(self.known.get(target.dataset_id, ())))
+            self.probes[probe.key] = probe.to_dict()
+            self.started[probe.key] = now
+            on_started()
             try:
                 handle = client.trigger_refresh(target)
+            except AmbiguousRefreshRequestError as exc:
+                log.warning("The refresh request for dataset %r got no usable answer (%s); looking for the refresh "
+                            "in the history instead of sending the request again.", target.dataset_name, exc)
+                self.probes[probe.key] = dataclasses.replace(
+                    probe, requested_at=exc.requested_at or probe.requested_at).to_dict()
             except RefreshAlreadyRunningError as exc:
+                self.drop_probe(probe.key)
                 self._race(client, target, exc, policy, now)
             except (AuthenticationError, ConfigurationError):
+                self.drop_probe(probe.key)
                 self.pending.insert(0, target_to_dict(target))
                 raise
             except PowerBIError as exc:
+                self.drop_probe(probe.key)
                 log.warning("Could not start the refresh of dataset %r: %s", target.dataset_name, exc)
                 self.results.append(failed(target, exc).to_dict())
             else:
-                self.active[handle.refresh_id] = handle.to_dict()
-                self.started[handle.refresh_id] = now
+                self.drop_probe(probe.key)
+                self.remember(handle, now)
             on_started()
+
+    def drop_probe(self, key: str) -> Probe:
+        self.started.pop(key, None)
+        return Probe.from_dict(self.probes.pop(key))
 
     def _race(self, client: Any, target: Target, exc: PowerBIError, policy: RefreshPolicy, now: float) -> None:
         """Power BI said "already running" although planning saw nothing: apply ``if_running`` now."""
@@ -333,6 +413,8 @@ class RefreshRun:
         return True
 
     def watched_handle(self, key: str) -> Handle:
+        if key in self.probes:
+            return Probe.from_dict(self.probes[key]).placeholder()
         data = self.active.get(key) or self.blockers[key]["handle"]
         return Handle.from_dict(data)
 
@@ -359,6 +441,9 @@ class RefreshRun:
             self.results.append(skipped(target, "timed out waiting for another refresh to end").to_dict())
         for data in self.pending:
             self.results.append(skipped(target_from_dict(data), "timed out before it could start").to_dict())
+        for key in list(self.probes):
+            probe = self.drop_probe(key)
+            self.results.append(failed(probe.target, outcome_unknown(probe, waited, timed_out=True)).to_dict())
         self.active.clear()
         self.blockers.clear()
         self.pending.clear()

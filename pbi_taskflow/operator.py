@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 STATE_KEY = "pbi_taskflow_run"
 #: XCom key with the handles of the refreshes started, pushed right after starting them.
 HANDLES_XCOM = "pbi_handles"
+#: Task instance states that mean Airflow itself still runs (or will re-run) the task: a SIGTERM then comes
+#: from a shutdown, not from a person.
+STILL_RUNNING = frozenset({"running", "up_for_retry", "queued", "scheduled", "deferred", "up_for_reschedule"})
 #: Default of ``timeout``: longer than Power BI's own 5 h limit on Premium.
 DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 
@@ -66,7 +69,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
     template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id")
     #: Run-time objects (HTTP client, kill flag) are shared, not deep-copied, when Airflow copies the task.
-    shallow_copy_attrs: Sequence[str] = ("_client_obj", "_killed", "_run_state")
+    shallow_copy_attrs: Sequence[str] = ("_client_obj", "_killed", "_run_state", "_context")
     ui_color = "#F2C811"
 
     #: Clock and sleep of the worker-side wait (replaced in benchmarks by the emulator's clock).
@@ -146,11 +149,13 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             timeout=seconds_or_none(wait_timeout, "timeout"),
             cancel_on_kill=cancel_on_kill,
             cancel_on_timeout=cancel_on_timeout,
+            appearance_grace=float(option("appearance_grace", "180")),
         )
         self.refresh_log_conn_id = refresh_log_conn_id
         self._client_obj: Any = None
         self._run_state: RefreshRun | None = None
         self._killed: threading.Event | None = None
+        self._context: Mapping[str, Any] | None = None
         self._last_results: list[RefreshResult] = []
 
     # --- hooks for the decorator ----------------------------------------------------------------
@@ -197,16 +202,25 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     def _execute(self, context: Any) -> Any:
         from pbi_taskflow._ledger import Ledger
 
-        ledger = Ledger(context, STATE_KEY, self.log)
+        self._context = context
+        max_tries = self._max_tries(context)
+        ledger = Ledger(context, STATE_KEY, self.log, max_tries=max_tries)
         run = ledger.load()
-        if run is not None and run.resumable:
+        cleared = run is not None and run.cleared_since(max_tries)
+        if run is not None and run.resumable and not cleared:
             self.log.info(
                 "Resuming the refreshes recorded by an earlier try: %d running, %d not started, %d finished.",
-                len(run.active) + len(run.blockers), len(run.pending), len(run.results),
+                len(run.active) + len(run.blockers) + len(run.probes), len(run.pending), len(run.results),
             )
+            run.restart_deadline(self.clock(), self.policy.timeout)
         else:
-            completed = run.reusable(self._max_tries(context)) if run is not None else []
-            if run is not None and run.completed and not completed:
+            completed = run.reusable(max_tries) if run is not None else []
+            if run is not None and cleared and run.resumable:
+                self.log.info(
+                    "The task was cleared while an earlier try was still refreshing: every selected dataset is "
+                    "refreshed again (a refresh that try started and that still runs is waited for first)."
+                )
+            elif run is not None and run.completed and not completed:
                 self.log.info(
                     "The task was cleared after an earlier try of this DAG run: the %d refresh(es) that try completed "
                     "are not reused, every selected dataset is refreshed again.", len(run.completed),
@@ -258,32 +272,46 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return []
 
     def _drive(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
-        from pbi_taskflow._compat import task_exception
-        from pbi_taskflow.waiter import Waiter
-
-        AirflowTaskTimeout = task_exception("AirflowTaskTimeout")
-
         self._run_state = run
-        waiter = Waiter(
-            run, self._client(), self.policy, self.log,
-            persist=lambda: ledger.save(run), clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
-        )
+        waiter = self._waiter(context, run, ledger)
         waiter.start()
         self._push_handles(context, run)
         if not self.wait:
-            return self._finish(context, run, ledger, started_only=True)
+            finished = True
+            if run.pending or run.probes:
+                self.log.info("%d dataset(s) wait for a free slot (max_concurrency=%d); starting them as slots free up.",
+                              len(run.pending) + len(run.probes), self.policy.max_concurrency)
+                finished = self._wait(run, ledger, waiter, until_started=True)
+                self._push_handles(context, run)
+            return self._finish(context, run, ledger, started_only=True, timed_out=not finished, waiter=waiter)
         if self.deferrable and not run.done:
             self._defer(run)
+        finished = self._wait(run, ledger, waiter)
+        return self._finish(context, run, ledger, timed_out=not finished, waiter=waiter)
+
+    def _waiter(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
+        from pbi_taskflow.waiter import Waiter
+
+        client = self._client()
+        client.history_grace = self.policy.appearance_grace
+        return Waiter(
+            run, client, self.policy, self.log,
+            persist=lambda: ledger.save(run), clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
+        )
+
+    def _wait(self, run: RefreshRun, ledger: Any, waiter: Any, *, until_started: bool = False) -> bool:
+        from pbi_taskflow._compat import task_exception
+
         try:
-            finished = waiter.wait()
-        except AirflowTaskTimeout:
+            return bool(waiter.wait(until_started=until_started))
+        except task_exception("AirflowTaskTimeout"):
             self.log.warning("The task's execution_timeout passed while waiting for Power BI.")
             if self.policy.cancel_on_timeout:
+                waiter.final_check()  # a refresh that ended meanwhile is reported, not cancelled
                 self._cancel(run)
                 ledger.clear()
             self._run_state = None  # Airflow calls on_kill next: cancel_on_timeout alone decides here
             raise
-        return self._finish(context, run, ledger, timed_out=not finished)
 
     def _push_handles(self, context: Mapping[str, Any], run: RefreshRun) -> None:
         ti = context.get("ti")
@@ -314,10 +342,11 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         if event.get("error"):
             self.log.error("The Power BI trigger failed: %s", event["error"])
         run = RefreshRun.from_dict(event["run"])
-        ledger = Ledger(context, STATE_KEY, self.log)
+        self._context = context
+        ledger = Ledger(context, STATE_KEY, self.log, max_tries=self._max_tries(context))
         ledger.save(run)
         if event.get("status") == "timeout":
-            return self._finish(context, run, ledger, timed_out=True)
+            return self._finish(context, run, ledger, timed_out=True, waiter=self._waiter(context, run, ledger))
         if event.get("status") == "error":
             from pbi_taskflow._error_event import trigger_error
 
@@ -345,11 +374,15 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return cancelled
 
     def _finish(
-        self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False
+        self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False,
+        waiter: Any = None,
     ) -> list[dict[str, Any]]:
         from pbi_taskflow._report import report
         from pbi_taskflow.execution import RefreshRun
 
+        if timed_out and waiter is not None:
+            waiter.final_check()  # only a refresh still running at the deadline is TimedOut
+            timed_out = not (run.done or (started_only and not run.pending and not run.probes))
         if timed_out:
             waited = self.policy.timeout or 0.0
             client = self._client()
@@ -368,7 +401,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         results = run.final_results()
         from pbi_taskflow._report import verdict
 
-        if not started_only and (timed_out or verdict(results, self.policy.fail_policy)):
+        if timed_out or verdict(results, self.policy.fail_policy):
             # the task fails: a retry in this DAG run refreshes only what did not complete
             ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context)), max_tries=self._max_tries(context)))
         else:
@@ -379,13 +412,40 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
                       earlier=earlier)
 
     def on_kill(self) -> None:
-        """Cancel the refreshes this task started (when ``cancel_on_kill``) and stop waiting."""
+        """Stop waiting; when a person stopped the task, cancel the refreshes it started (``cancel_on_kill``).
+
+        Airflow calls this on every SIGTERM of the task process: a person marking the task failed or
+        success (or clearing it) in the UI or REST API, but also a worker's warm shutdown, a pod eviction
+        or a deployment. They are told apart by the task instance's state in Airflow's database: a
+        person's action has already changed it, a shutdown leaves it ``running``. Only a person's kill
+        cancels; after a shutdown the refreshes keep running and the retry follows them. When the state
+        cannot be read, nothing is cancelled.
+        """
         self._kill_event().set()
         run = self._run_state
         if run is None or not self.policy.cancel_on_kill:
             return
+        ours = run.started_by_us()
+        if not ours:
+            return
+        from pbi_taskflow._compat import task_instance_state
+
+        known, state = task_instance_state(self._context.get("ti") if self._context else None)
+        if not known:
+            self.log.warning(
+                "The task is being stopped, and Airflow's record of it could not be read to tell a person's kill from "
+                "a worker shutdown: its %d refresh(es) keep running (a retry follows them).", len(ours),
+            )
+            return
+        if state in STILL_RUNNING:
+            self.log.warning(
+                "The task is being stopped while Airflow still counts it as %s (a worker shutdown, pod eviction or "
+                "deployment, not a person): its %d refresh(es) keep running and a retry follows them.", state, len(ours),
+            )
+            return
         cancelled = self._cancel(run)
-        self.log.warning("Task killed: cancelled %d Power BI refresh(es) it had started.", cancelled)
+        self.log.warning("Task stopped in Airflow (now %s): cancelled %d Power BI refresh(es) it had started.",
+                         state or "cleared", cancelled)
 
     # --- lineage ---------------------------------------------------------------------------------------
 

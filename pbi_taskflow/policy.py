@@ -53,6 +53,9 @@ class RefreshPolicy:
     :param timeout: how long to wait for the refreshes (seconds), None for no limit.
     :param cancel_on_kill: cancel the refreshes this task started when it is killed.
     :param cancel_on_timeout: cancel them when ``timeout`` or the task's execution timeout passes.
+    :param appearance_grace: how long a refresh may stay missing from the history after its request
+        (a standard refresh Power BI dropped, or a request whose answer was lost) before it counts as
+        never started (seconds).
     """
 
     if_running: str = "wait"
@@ -65,6 +68,7 @@ class RefreshPolicy:
     timeout: float | None = 6 * 3600.0
     cancel_on_kill: bool = True
     cancel_on_timeout: bool = True
+    appearance_grace: float = 180.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -75,6 +79,7 @@ class RefreshPolicy:
         set_(self, "timeout", _seconds(self.timeout, "timeout"))
         set_(self, "poll_min", _seconds(self.poll_min, "poll_interval", allow_none=False))
         set_(self, "poll_max", _seconds(self.poll_max, "max_poll_interval", allow_none=False))
+        set_(self, "appearance_grace", _seconds(self.appearance_grace, "appearance_grace", allow_none=False))
         if self.poll_max < self.poll_min:
             msg = f"Invalid max_poll_interval {self.poll_max}: it must be >= poll_interval ({self.poll_min})."
             raise ConfigurationError(msg)
@@ -90,7 +95,8 @@ class RefreshPolicy:
     def schedule(self, expected: float | None) -> PollSchedule:
         from pbi_taskflow.poll import PollSchedule
 
-        return PollSchedule(min_interval=self.poll_min, max_interval=self.poll_max, expected=expected)
+        return PollSchedule(min_interval=self.poll_min, max_interval=self.poll_max, expected=expected,
+                            appearance_grace=self.appearance_grace)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,11 +22,12 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from pbi_taskflow._error_event import error_to_event
+from pbi_taskflow._probe import Finding, Probe, find, is_probe, not_someone_elses
 from pbi_taskflow.errors import PowerBIError
 from pbi_taskflow.execution import RefreshRun
 from pbi_taskflow.models import RefreshState
 from pbi_taskflow.policy import RefreshPolicy
-from pbi_taskflow.waiter import apply_observation
+from pbi_taskflow.waiter import apply_observation, apply_probe
 
 
 class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
@@ -52,11 +53,12 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         )
 
     async def _client(self) -> Any:
-        from pbi_taskflow.connection import aget_settings
+        """A client for the connection; its HTTP client is leased from the process-wide pool (``aclose`` ends it)."""
+        from pbi_taskflow._compat import aget_connection
 
-        settings = await aget_settings(self.conn_id)
-        # Imports and credential set-up happen off the event loop: they may read files and load modules.
-        return await asyncio.to_thread(_build_client, settings, self.conn_id)
+        conn = await aget_connection(self.conn_id)
+        # Settings, imports and credential set-up happen off the event loop: they may read files and load modules.
+        return await asyncio.to_thread(_build_client, conn, self.conn_id)
 
     def _event(self, status: str, run: RefreshRun, error: PowerBIError | None = None) -> TriggerEvent:
         payload: dict[str, Any] = {"status": status, "run": run.to_dict()}
@@ -89,8 +91,9 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         yield event
 
     async def _watch(self, client: Any, run: RefreshRun, policy: RefreshPolicy) -> TriggerEvent:
+        client.history_grace = policy.appearance_grace
         plan = run.watch_plan(policy)
-        while run.active or run.blockers:
+        while run.active or run.blockers or run.probes:
             now = time.time()
             if run.deadline is not None and now >= run.deadline:
                 return self._event("timeout", run)
@@ -102,6 +105,11 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                 await asyncio.sleep(min(due, limit) - now)
                 continue
             for key in plan.due_now(now):
+                if key not in plan.due:
+                    continue  # settled by an earlier observation in this round
+                if is_probe(key):
+                    await self._probe(client, run, plan, key, now, policy)
+                    continue
                 handle = run.watched_handle(key)
                 outcome: RefreshState | PowerBIError
                 try:
@@ -111,6 +119,33 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                 run.absorb(client)
                 apply_observation(run, plan, key, now, outcome, self.log, client.result_from)
         return self._event("start" if run.pending else "done", run)
+
+    async def _probe(self, client: Any, run: RefreshRun, plan: Any, key: str, now: float, policy: RefreshPolicy) -> None:
+        """One history read for a refresh request whose answer was lost (see :mod:`pbi_taskflow._probe`)."""
+        from pbi_taskflow import api
+        from pbi_taskflow.retry import is_transient
+
+        probe = Probe.from_dict(run.probes[key])
+        target = probe.target
+        outcome: Finding | PowerBIError
+        uncertain = False
+        try:
+            outcome = find(probe, await client.refresh_history(target.workspace_id, target.dataset_id, top=20))
+            if outcome.ours is not None and probe.enhanced:
+                match: bool | None
+                try:
+                    body = (await client.call(api.refresh_details(probe.handle(outcome.ours.request_id)))).body
+                    match = api.details_match(target.options, body)
+                except PowerBIError as exc:
+                    if not (is_transient(exc) or exc.status in (401, 403, 404)):
+                        raise
+                    match = None
+                uncertain = match is None
+                outcome = not_someone_elses(outcome, match)
+        except PowerBIError as exc:
+            outcome = exc
+        run.absorb(client)
+        apply_probe(run, plan, key, now, outcome, self.log, policy, run.attempt, uncertain=uncertain)
 
     async def on_kill(self) -> None:
         """The task was killed while deferred: cancel the refreshes it started, when configured."""
@@ -133,9 +168,11 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
             await client.aclose()
 
 
-def _build_client(settings: Any, conn_id: str) -> Any:
+def _build_client(conn: Any, conn_id: str) -> Any:
     from pbi_taskflow.aclient import AsyncPowerBIClient
+    from pbi_taskflow.connection import settings_from_connection
 
+    settings = settings_from_connection(conn)
     options: dict[str, Any] = {}
     if settings.timeout:
         options["timeout"] = (min(10.0, settings.timeout), settings.timeout)

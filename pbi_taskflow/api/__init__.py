@@ -29,9 +29,11 @@ from pbi_taskflow.api.calls import (
     trigger_refresh,
 )
 from pbi_taskflow.api.errors import (
+    ambiguous_request,
     check,
     error_details,
     is_tls_verification_failure,
+    never_connected,
     not_visible_error,
     parse_retry_after,
     raise_for_response,
@@ -62,6 +64,7 @@ __all__ = [
     "GUID_RE",
     "ApiRequest",
     "ApiResponse",
+    "ambiguous_request",
     "cancel_refresh",
     "check",
     "combine_status",
@@ -77,6 +80,7 @@ __all__ = [
     "is_tls_verification_failure",
     "list_datasets",
     "list_groups",
+    "never_connected",
     "not_visible_error",
     "odata_quote",
     "parse_dataset",

@@ -8,6 +8,7 @@ from typing import Any
 
 from pbi_taskflow.api.calls import ApiRequest, ApiResponse, header, request_id
 from pbi_taskflow.errors import (
+    AmbiguousRefreshRequestError,
     EnhancedRefreshNotSupportedError,
     InvalidRequestError,
     NotFoundError,
@@ -166,15 +167,48 @@ def tls_error(what: str, exc: BaseException, **kwargs: Any) -> TransportError:
     return error
 
 
-def transport_error(request: ApiRequest, what: str, exc: BaseException) -> TransportError:
-    """The error for a call that got no answer (``what``: "timed out", "connection failed")."""
+def transport_error(request: ApiRequest, what: str, exc: BaseException, *, unsent: bool = False) -> TransportError:
+    """The error for a call that got no answer (``what``: "timed out", "connection failed").
+
+    :param unsent: the connection could not even be opened, so the request certainly did not arrive.
+    """
     where = _where(request.workspace, request.dataset)
     if is_tls_verification_failure(exc):
         return tls_error(f"Power BI {request.operation}{where}", exc, workspace=request.workspace, dataset=request.dataset)
-    return TransportError(
+    error = TransportError(
         f"Power BI {request.operation}{where} {what} before an answer arrived ({type(exc).__name__}); usually transient.",
         workspace=request.workspace,
         dataset=request.dataset,
+    )
+    error.unsent = unsent  # type: ignore[attr-defined]
+    return error
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether a transport failure happened while opening the connection (nothing was sent)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if type(item).__name__ in ("NewConnectionError", "ConnectTimeoutError", "ConnectTimeout", "ConnectError"):
+            return True
+        if not isinstance(item, BaseException):
+            continue
+        todo.extend([getattr(item, "reason", None), item.__cause__, item.__context__,
+                     *(a for a in item.args if isinstance(a, BaseException))])
+    return False
+
+
+def ambiguous_request(target: Any, exc: PowerBIError, requested_at: dt.datetime) -> AmbiguousRefreshRequestError:
+    """The error for a refresh request that may have arrived although its answer was lost."""
+    return AmbiguousRefreshRequestError(
+        f"The refresh request for dataset {target.dataset_name!r} in workspace {target.workspace_name!r} may have "
+        f"reached Power BI, but its answer was lost: {exc.message}",
+        requested_at=requested_at.isoformat(), status=exc.status, code=exc.code, request_id=exc.request_id,
+        workspace=target.workspace_name, dataset=target.dataset_name,
     )
 
 

@@ -164,11 +164,11 @@ def test_retry_after_a_crash_reattaches_without_a_second_post(
     original = Waiter.wait
     calls = {"n": 0}
 
-    def crash_once(self: Waiter) -> bool:
+    def crash_once(self: Waiter, **kwargs: Any) -> bool:
         calls["n"] += 1
         if calls["n"] == 1:
             raise SystemExit("worker lost")  # like a worker dying: no cleanup code of the task runs
-        return original(self)
+        return original(self, **kwargs)
 
     monkeypatch.setattr(Waiter, "wait", crash_once)
     dag = _single("crash", make_dag, "Revenue", retries=1, retry_delay=dt.timedelta(seconds=0))

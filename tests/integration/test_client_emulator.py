@@ -245,32 +245,46 @@ def test_persistent_server_errors_surface_without_cancelling(emu):
     assert emu.count(method="DELETE") == 0
 
 
+def run_refreshes(client, *refreshes, **policy):
+    """Plan, start and wait for ``refreshes`` as a task does (worker mode, fast polls); return the results."""
+    from pbi_taskflow.execution import RefreshRun
+    from pbi_taskflow.policy import RefreshPolicy
+    from pbi_taskflow.waiter import Waiter
+
+    policy = RefreshPolicy(**{"poll_min": 0.05, "poll_max": 0.2, **policy})
+    client.history_grace = policy.appearance_grace
+    run = RefreshRun(deadline=time.time() + 30)
+    run.plan(client, [client.resolve(r) for r in refreshes], policy, time.time())
+    assert Waiter(run, client, policy, logging.getLogger("test.client")).wait()
+    return run.final_results()
+
+
 @pytest.mark.parametrize("enhanced", [False, True], ids=["standard", "enhanced"])
-def test_dropped_refresh_post_is_adopted_not_duplicated(emu, enhanced):
-    """drop_after on the POST: the started refresh is found in history; exactly one refresh exists."""
-    emu.set_refresh("Revenue", duration=600.0)
+def test_dropped_refresh_post_is_found_in_history_not_duplicated(emu, enhanced):
+    """drop_after on the POST: the request is not sent again; the refresh it started is found in history and
+    followed to its end; exactly one refresh exists."""
+    emu.set_refresh("Revenue", duration=2.0)
     options = {"type": "Full"} if enhanced else {}
+    emu.inject("refresh_post", "drop_after")
     with make_client(emu) as client:
-        target = client.resolve(Refresh("Revenue", "Sales", **options))
-        emu.inject("refresh_post", "drop_after")
-        handle = client.trigger_refresh(target)
-        history = client.refresh_history(target.workspace_id, target.dataset_id)
-        state = client.get_refresh_state(handle)
+        [result] = run_refreshes(client, Refresh("Revenue", "Sales", **options))
+        history = client.refresh_history(result.workspace_id, result.dataset_id)
     assert emu.count("refresh_post") == 1
-    assert [e.request_id for e in history] == [handle.refresh_id]
-    assert not state.status.is_terminal
-    assert handle.kind == ("enhanced" if enhanced else "standard")
+    assert [e.request_id for e in history] == [result.refresh_id]
+    assert result.status is RefreshStatus.COMPLETED
+    assert result.kind == ("enhanced" if enhanced else "standard")
 
 
-def test_refused_refresh_post_is_resent_once_history_shows_nothing(emu):
-    """A 503 on the POST (no refresh started) is re-sent after history shows no new refresh."""
+def test_unanswered_refresh_post_that_started_nothing_ends_outcome_unknown(emu):
+    """A 503 on the POST (no refresh started): the request is not sent again in the same try; once the
+    appearance grace passes with no new refresh in history, the dataset fails with RefreshOutcomeUnknown."""
+    emu.inject("refresh_post", "error", status=503)
     with make_client(emu) as client:
-        target = client.resolve(Refresh("Revenue", "Sales"))
-        emu.inject("refresh_post", "error", status=503)
-        handle = client.trigger_refresh(target)
-        history = client.refresh_history(target.workspace_id, target.dataset_id)
-    assert emu.count("refresh_post") == 2
-    assert [e.request_id for e in history] == [handle.refresh_id]
+        [result] = run_refreshes(client, Refresh("Revenue", "Sales"), appearance_grace=1.0)
+    assert emu.count("refresh_post") == 1
+    assert result.status is RefreshStatus.FAILED
+    assert result.error_code == "RefreshOutcomeUnknown"
+    assert "not sent again" in (result.error_message or "")
 
 
 def test_throttled_refresh_post_waits_and_resends(emu):
@@ -380,15 +394,26 @@ def test_untrusted_api_fails_once_with_ca_bundle_advice(emu):
 
 
 def test_ambiguous_enhanced_post_does_not_adopt_someone_elses_refresh(emu):
-    """After a dropped enhanced POST, a running refresh with other options is not adopted; already-running is raised."""
-    emu.set_refresh("Revenue", duration=600.0)
+    """After a dropped enhanced POST, a running refresh with other options is someone else's: it is not adopted
+    nor cancelled; if_running='wait' waits for it and then sends the request again."""
+    emu.set_refresh("Revenue", duration=30.0)
     with make_client(emu) as client:
         other = client.trigger_refresh(client.resolve(Refresh("Revenue", "Sales", type="Calculate")))
-        target = client.resolve(Refresh("Revenue", "Sales", type="Full", tables=["Sales"]))
         emu.inject("refresh_post", "drop")
-        with pytest.raises(RefreshAlreadyRunningError):
-            client.trigger_refresh(target)
+        client_target = Refresh("Revenue", "Sales", type="Full", tables=["Sales"])
+        from pbi_taskflow._targets import target_to_dict
+        from pbi_taskflow.execution import RefreshRun
+        from pbi_taskflow.policy import RefreshPolicy
+        from pbi_taskflow.waiter import Waiter
+
+        policy = RefreshPolicy(poll_min=0.05, poll_max=0.2)
+        run = RefreshRun(deadline=time.time() + 30)
+        target = client.resolve(client_target)
+        run.pending.append(target_to_dict(target))
+        assert Waiter(run, client, policy, logging.getLogger("test.client")).wait()
+        [result] = run.final_results()
         history = client.refresh_history(target.workspace_id, target.dataset_id)
-    assert [e.request_id for e in history] == [other.refresh_id]
-    assert emu.count("refresh_post") == 3
+    assert result.status is RefreshStatus.COMPLETED
+    assert result.refresh_id != other.refresh_id
+    assert [e.request_id for e in history] == [result.refresh_id, other.refresh_id]
     assert emu.count(method="DELETE") == 0

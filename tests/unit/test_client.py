@@ -12,10 +12,12 @@ from pbi_taskflow.auth import AccessToken
 from pbi_taskflow.client import PowerBIClient
 from pbi_taskflow.errors import (
     AmbiguousNameError,
+    AmbiguousRefreshRequestError,
     ConfigurationError,
     NotFoundError,
     RefreshAlreadyRunningError,
     ServerError,
+    ThrottledError,
     TransportError,
     UnknownNameError,
     WorkspaceNotAllowedError,
@@ -49,9 +51,7 @@ def ok(body=None, status=200, headers=None) -> api.ApiResponse:
 
 @pytest.fixture
 def client() -> PowerBIClient:
-    c = PowerBIClient(credential=FakeCredential(), retry=RetryPolicy(sleep=lambda s: None, jitter=0.0))
-    c.adopt_waits = (0.0, 1.0)
-    return c
+    return PowerBIClient(credential=FakeCredential(), retry=RetryPolicy(sleep=lambda s: None, jitter=0.0))
 
 
 def groups(*items: tuple[str, str]) -> dict[str, object]:
@@ -137,57 +137,26 @@ def test_trigger_standard_returns_request_id(client, mocker):
     assert (handle.refresh_id, handle.kind) == ("R1", "standard")
 
 
-def test_ambiguous_post_adopts_refresh_from_history(client, mocker):
-    """A dropped POST is not re-sent when history shows the refresh it started."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    responses = {
-        "refresh_post": [TransportError("reset")],
-        "history": [_history({"requestId": "NEW", "refreshType": "ViaApi", "status": "Unknown", "startTime": now})],
-    }
-
-    def fake(request, key=None):
-        value = responses[request.endpoint].pop(0)
-        if isinstance(value, Exception):
-            raise value
-        return value
-
-    mocker.patch.object(client, "call", side_effect=fake)
-    handle = client.trigger_refresh(_target())
-    assert handle.refresh_id == "NEW"
-    assert responses["refresh_post"] == []
+@pytest.mark.parametrize("fault", [TransportError("reset"), ServerError("boom", status=503)], ids=["reset", "503"])
+def test_ambiguous_post_is_never_sent_again(client, mocker, fault):
+    """A POST whose answer was lost (it may have arrived) raises AmbiguousRefreshRequestError after one send:
+    the caller looks for the refresh in the history instead."""
+    call = mocker.patch.object(client, "call", side_effect=fault)
+    with pytest.raises(AmbiguousRefreshRequestError) as caught:
+        client.trigger_refresh(_target())
+    assert call.call_count == 1
+    assert caught.value.requested_at
+    assert "may have reached Power BI" in str(caught.value)
 
 
-def test_ambiguous_post_is_resent_only_after_history_stays_empty(client, mocker):
-    """With no new refresh in history after the bounded checks, the POST is sent once more."""
-    sent: list[str] = []
-
-    def fake(request, key=None):
-        sent.append(request.endpoint)
-        if request.endpoint == "history":
-            return _history({"requestId": "OLD", "refreshType": "ViaApi", "status": "Completed",
-                             "startTime": "2020-01-01T00:00:00Z", "endTime": "2020-01-01T00:01:00Z"})
-        if sent.count("refresh_post") == 1:
-            raise ServerError("boom", status=503)
-        return ok(None, 202, {"RequestId": "R2"})
-
-    mocker.patch.object(client, "call", side_effect=fake)
+def test_post_that_never_connected_or_was_throttled_is_sent_again(client, mocker):
+    """Throttling and a connection that could not be opened prove the request did not arrive: it is re-sent."""
+    unsent = TransportError("refused")
+    unsent.unsent = True  # type: ignore[attr-defined]
+    call = mocker.patch.object(client, "call", side_effect=[ThrottledError("slow", retry_after=0), unsent,
+                                                            ok(None, 202, {"RequestId": "R2"})])
     assert client.trigger_refresh(_target()).refresh_id == "R2"
-    assert sent == ["refresh_post", "history", "history", "refresh_post"]
-
-
-def test_already_running_after_ambiguity_adopts_the_running_refresh(client, mocker):
-    """If the re-sent POST says 'already executing', the refresh found in history is ours."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    history = [_history(), _history(), _history({"requestId": "LATE", "refreshType": "ViaApi", "status": "Unknown", "startTime": now})]
-    posts = [TransportError("timeout"), RefreshAlreadyRunningError("already executing", status=400)]
-
-    def fake(request, key=None):
-        if request.endpoint == "history":
-            return history.pop(0)
-        raise posts.pop(0)
-
-    mocker.patch.object(client, "call", side_effect=fake)
-    assert client.trigger_refresh(_target()).refresh_id == "LATE"
+    assert call.call_count == 3
 
 
 def test_already_running_without_ambiguity_is_raised(client, mocker):
@@ -276,19 +245,12 @@ def test_api_root_must_be_https_unless_loopback(url, ok_):
             PowerBIClient(credential=FakeCredential(), api_root=url)
 
 
-def test_persistent_post_failures_are_bounded(mocker):
-    """With every POST failing ambiguously and history empty, at most `attempts` POSTs are sent."""
+def test_persistent_unsent_post_failures_are_bounded(mocker):
+    """With every connection refused, at most `attempts` POSTs are sent, then the error is raised."""
     client = PowerBIClient(credential=FakeCredential(), retry=RetryPolicy(attempts=2, sleep=lambda s: None))
-    client.adopt_waits = (0.0,)
-    sent: list[str] = []
-
-    def fake(request, key=None):
-        sent.append(request.endpoint)
-        if request.endpoint == "history":
-            return _history()
-        raise TransportError("reset")
-
-    mocker.patch.object(client, "call", side_effect=fake)
+    unsent = TransportError("refused")
+    unsent.unsent = True  # type: ignore[attr-defined]
+    call = mocker.patch.object(client, "call", side_effect=unsent)
     with pytest.raises(TransportError):
         client.trigger_refresh(_target())
-    assert sent == ["refresh_post", "history", "refresh_post", "history"]
+    assert call.call_count == 2

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,16 +38,11 @@ _PATTERNS = (
 
 
 def _masker_redact(value: str) -> str:
-    # Airflow's masker holds every connection password and secret variable the process has read. It is
-    # used only when already loaded (always the case in a task or triggerer), so this module never
-    # imports Airflow itself.
-    masker = sys.modules.get("airflow.sdk._shared.secrets_masker")
-    if masker is None:
-        return value
-    try:
-        return str(masker.redact(value))
-    except Exception:  # noqa: BLE001 - redaction must not stop logging or an alert; the patterns still apply
-        return value
+    # Airflow's masker holds every connection password and secret variable the process has read; it is
+    # consulted only when Airflow is already loaded (always the case in a task or triggerer).
+    from pbi_taskflow.auth._masking import airflow_redact
+
+    return airflow_redact(value)
 
 
 def redact_text(text: str | None, extra_secrets: tuple[str, ...] = ()) -> str | None:

@@ -51,21 +51,12 @@ class CapturedLine:
         return f"{self.level.upper():<7} {self.logger}: {self.message}"
 
 
-_REDACT_MODULES = ("airflow.sdk._shared.secrets_masker", "airflow.sdk.execution_time.secrets_masker")
-
-
 def _redactor() -> Callable[[str], Any]:
     """Airflow's secret masker (the one task logs use), or identity without it."""
-    import importlib
+    from pbi_taskflow.auth._masking import masker
 
-    for name in _REDACT_MODULES:
-        try:
-            redact = getattr(importlib.import_module(name), "redact", None)
-        except ImportError:
-            continue
-        if callable(redact):
-            return redact  # type: ignore[no-any-return]
-    return lambda text: text
+    module = masker()
+    return module.redact if module is not None else (lambda text: text)  # type: ignore[no-any-return]
 
 
 def _format_exc(exc_info: Any) -> str:

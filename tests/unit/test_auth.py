@@ -306,7 +306,8 @@ def test_register_secrets_with_airflow_masks_values(mocker):
     from pbi_taskflow.auth import _masking
 
     masked: list[str] = []
-    mocker.patch.object(_masking, "_mask_secret", return_value=masked.append)
+    fake = type("Masker", (), {"mask_secret": staticmethod(masked.append), "redact": staticmethod(str)})
+    mocker.patch.object(_masking, "masker", return_value=fake)
     assert register_secrets_with_airflow(SECRET, None, "", "other") == 2
     assert masked == [SECRET, "other"]
 
@@ -315,5 +316,5 @@ def test_register_secrets_without_airflow_is_a_no_op(mocker):
     """Without Airflow's masker nothing happens."""
     from pbi_taskflow.auth import _masking
 
-    mocker.patch.object(_masking, "_mask_secret", return_value=None)
+    mocker.patch.object(_masking, "masker", return_value=None)
     assert register_secrets_with_airflow(SECRET) == 0

@@ -65,7 +65,8 @@ def test_invalid_extra_json_is_a_clear_error() -> None:
 def test_secrets_are_registered_with_the_masker(mocker: Any) -> None:
     """The client secret and certificate are handed to Airflow's secret masker."""
     masked: list[str] = []
-    mocker.patch("pbi_taskflow.auth._masking._mask_secret", return_value=masked.append)
+    fake = type("Masker", (), {"mask_secret": staticmethod(masked.append), "redact": staticmethod(str)})
+    mocker.patch("pbi_taskflow.auth._masking.masker", return_value=fake)
     settings_from_connection(_Conn(login=CLIENT, password="s3cret-value", extra={"tenant_id": TENANT}))
     assert "s3cret-value" in masked
 

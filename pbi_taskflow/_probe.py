@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pbi_taskflow._targets import target_from_dict, target_to_dict
+from pbi_taskflow.errors import RefreshOutcomeUnknownError
 from pbi_taskflow.models import Handle, HistoryEntry, Target, parse_timestamp
 
 #: Keys of probes among the watched refreshes.
@@ -128,4 +129,21 @@ def not_someone_elses(finding: Finding, options_match: bool | None) -> Finding:
     return Finding(ours=None, other=other)
 
 
-__all__ = ["CLOCK_SKEW", "PROBE_PREFIX", "Finding", "Probe", "find", "is_probe", "not_someone_elses"]
+def utcnow_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def outcome_unknown(probe: Probe, waited: float, *, timed_out: bool = False) -> RefreshOutcomeUnknownError:
+    """The error of a dataset whose refresh request got no answer and whose refresh never showed up."""
+    target = probe.target
+    why = "the task's timeout passed" if timed_out else f"none appeared in the refresh history within {waited:.0f} s"
+    return RefreshOutcomeUnknownError(
+        f"The refresh request for dataset {target.dataset_name!r} in workspace {target.workspace_name!r} (sent "
+        f"{probe.requested_at}) got no usable answer, and {why}. It was not sent again, to avoid starting a second "
+        "refresh. Check the dataset's refresh history in Power BI; a retry of the task looks at the history first "
+        "and sends a new request only when no refresh started.",
+        code="RefreshOutcomeUnknown", workspace=target.workspace_name, dataset=target.dataset_name,
+    )
+
+
+__all__ = ["CLOCK_SKEW", "PROBE_PREFIX", "Finding", "Probe", "find", "is_probe", "not_someone_elses", "outcome_unknown", "utcnow_iso"]

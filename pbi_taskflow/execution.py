@@ -19,22 +19,21 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pbi_taskflow._probe import Probe
+from pbi_taskflow._probe import Probe, outcome_unknown, utcnow_iso
 from pbi_taskflow._targets import (
     attached_handle,
     failed,
     skipped,
     target_from_dict,
-    target_key,
     target_to_dict,
 )
+from pbi_taskflow._tries import CarryOver
 from pbi_taskflow.errors import (
     AmbiguousRefreshRequestError,
     AuthenticationError,
     ConfigurationError,
     PowerBIError,
     RefreshAlreadyRunningError,
-    RefreshOutcomeUnknownError,
 )
 from pbi_taskflow.models import (
     Handle,
@@ -52,23 +51,6 @@ log = logging.getLogger("pbi_taskflow.execution")
 
 #: History entries read per dataset when planning (running refresh, last success, expected duration).
 PLAN_HISTORY_TOP = 20
-
-
-def utcnow_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
-
-
-def outcome_unknown(probe: Probe, waited: float, *, timed_out: bool = False) -> RefreshOutcomeUnknownError:
-    """The error of a dataset whose refresh request got no answer and whose refresh never showed up."""
-    target = probe.target
-    why = "the task's timeout passed" if timed_out else f"none appeared in the refresh history within {waited:.0f} s"
-    return RefreshOutcomeUnknownError(
-        f"The refresh request for dataset {target.dataset_name!r} in workspace {target.workspace_name!r} (sent "
-        f"{probe.requested_at}) got no usable answer, and {why}. It was not sent again, to avoid starting a second "
-        "refresh. Check the dataset's refresh history in Power BI; a retry of the task looks at the history first "
-        "and sends a new request only when no refresh started.",
-        code="RefreshOutcomeUnknown", workspace=target.workspace_name, dataset=target.dataset_name,
-    )
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -105,7 +87,7 @@ Sleep = Callable[[float], None]
 
 
 @dataclasses.dataclass
-class RefreshRun:
+class RefreshRun(CarryOver):
     """The refreshes of one task. Every field is a plain value (see :meth:`to_dict`).
 
     :param pending: targets not started yet (dicts).
@@ -216,51 +198,6 @@ class RefreshRun:
     def restart_deadline(self, now: float, timeout: float | None) -> None:
         """Give a resumed try its own waiting deadline (not the interrupted try's)."""
         self.deadline = now + timeout if timeout else None
-
-    @property
-    def resumable(self) -> bool:
-        """Whether this record is an interrupted try's (refreshes or results to pick up), not only earlier successes."""
-        return bool(self.pending or self.active or self.blockers or self.probes or self.results)
-
-    def cleared_since(self, max_tries: int | None) -> bool:
-        """Whether the task was cleared after this record was written (Airflow raised ``max_tries``)."""
-        return self.max_tries is not None and max_tries is not None and max_tries != self.max_tries
-
-    def reusable(self, max_tries: int | None) -> list[dict[str, Any]]:
-        """The :attr:`completed` refreshes a new try may skip: none if the task was cleared since they were recorded."""
-        return [] if self.cleared_since(max_tries) else list(self.completed)
-
-    def carried_over(self, attempt: int) -> list[dict[str, Any]]:
-        """:attr:`completed` plus this try's completed results: what the next try of the task may skip."""
-        known = {target_key(c["result"]) for c in self.completed}
-        fresh = [
-            {"try": attempt, "result": r.to_dict()}
-            for r in self.final_results()
-            if r.status.is_success and target_key(r.to_dict()) not in known
-        ]
-        return [*self.completed, *fresh]
-
-    def skip_completed(self, targets: Iterable[Target]) -> list[Target]:
-        """Report targets completed in an earlier try as Skipped (keeping that result); return the others."""
-        done = {target_key(c["result"]): c for c in self.completed}
-        todo = []
-        for target in targets:
-            earlier = done.get(target_key(target_to_dict(target)))
-            if earlier is None:
-                todo.append(target)
-                continue
-            result = RefreshResult.from_dict(earlier["result"])
-            reason = f"completed in try {earlier['try']} of this DAG run"
-            if result.refresh_id:
-                reason += f" (refresh {result.refresh_id})"
-            skipped_result = dataclasses.replace(result, status=RefreshStatus.SKIPPED, reason=reason, throttle_count=0)
-            self.results.append(skipped_result.to_dict())
-            self.reused.append(earlier)
-        return todo
-
-    def reused_results(self) -> list[tuple[int, RefreshResult]]:
-        """``(try, result)`` of each earlier completed refresh this try skipped (see :attr:`reused`)."""
-        return [(int(c["try"]), RefreshResult.from_dict(c["result"])) for c in self.reused]
 
     # --- planning ---------------------------------------------------------------------------
 

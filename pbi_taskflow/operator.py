@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 STATE_KEY = "pbi_taskflow_run"
 #: XCom key with the handles of the refreshes started, pushed right after starting them.
 HANDLES_XCOM = "pbi_handles"
-#: Task instance states that mean Airflow itself still runs (or will re-run) the task: a SIGTERM then comes
-#: from a shutdown, not from a person.
-STILL_RUNNING = frozenset({"running", "up_for_retry", "queued", "scheduled", "deferred", "up_for_reschedule"})
 #: Default of ``timeout``: longer than Power BI's own 5 h limit on Premium.
 DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 
@@ -356,22 +353,9 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     # --- finishing -----------------------------------------------------------------------------------
 
     def _cancel(self, run: RefreshRun) -> int:
-        from pbi_taskflow.errors import PowerBIError
+        from pbi_taskflow._stopping import cancel_started
 
-        cancelled = 0
-        for handle in run.started_by_us():
-            if handle.kind != "enhanced":
-                self.log.warning(
-                    "Refresh %s of dataset %r is a standard refresh, which Power BI cannot cancel by API; "
-                    "it keeps running.", handle.refresh_id, handle.dataset_name,
-                )
-                continue
-            try:
-                self._client().cancel_refresh(handle)
-                cancelled += 1
-            except PowerBIError as exc:
-                self.log.warning("Could not cancel refresh %s of dataset %r: %s", handle.refresh_id, handle.dataset_name, exc)
-        return cancelled
+        return cancel_started(self._client(), run, self.log)
 
     def _finish(
         self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False,
@@ -414,38 +398,17 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     def on_kill(self) -> None:
         """Stop waiting; when a person stopped the task, cancel the refreshes it started (``cancel_on_kill``).
 
-        Airflow calls this on every SIGTERM of the task process: a person marking the task failed or
-        success (or clearing it) in the UI or REST API, but also a worker's warm shutdown, a pod eviction
-        or a deployment. They are told apart by the task instance's state in Airflow's database: a
-        person's action has already changed it, a shutdown leaves it ``running``. Only a person's kill
-        cancels; after a shutdown the refreshes keep running and the retry follows them. When the state
-        cannot be read, nothing is cancelled.
+        Airflow calls this on every SIGTERM of the task process, a person's action and a worker shutdown
+        alike; :func:`pbi_taskflow._stopping.stopped_by_person` tells them apart. Only a person's kill cancels.
         """
         self._kill_event().set()
         run = self._run_state
-        if run is None or not self.policy.cancel_on_kill:
+        if run is None or not self.policy.cancel_on_kill or not run.started_by_us():
             return
-        ours = run.started_by_us()
-        if not ours:
-            return
-        from pbi_taskflow._compat import task_instance_state
+        from pbi_taskflow._stopping import stopped_by_person
 
-        known, state = task_instance_state(self._context.get("ti") if self._context else None)
-        if not known:
-            self.log.warning(
-                "The task is being stopped, and Airflow's record of it could not be read to tell a person's kill from "
-                "a worker shutdown: its %d refresh(es) keep running (a retry follows them).", len(ours),
-            )
-            return
-        if state in STILL_RUNNING:
-            self.log.warning(
-                "The task is being stopped while Airflow still counts it as %s (a worker shutdown, pod eviction or "
-                "deployment, not a person): its %d refresh(es) keep running and a retry follows them.", state, len(ours),
-            )
-            return
-        cancelled = self._cancel(run)
-        self.log.warning("Task stopped in Airflow (now %s): cancelled %d Power BI refresh(es) it had started.",
-                         state or "cleared", cancelled)
+        if stopped_by_person(self._context.get("ti") if self._context else None, len(run.started_by_us()), self.log):
+            self._cancel(run)
 
     # --- lineage ---------------------------------------------------------------------------------------
 

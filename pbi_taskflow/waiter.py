@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pbi_taskflow._probe import Finding, Probe, find, is_probe, not_someone_elses
+from pbi_taskflow._probe import Finding, Probe, find, is_probe, not_someone_elses, outcome_unknown
 from pbi_taskflow._targets import failed, target_to_dict
 from pbi_taskflow.errors import (
     AuthenticationError,
@@ -20,7 +20,7 @@ from pbi_taskflow.errors import (
     StatusReadDeniedError,
     ThrottledError,
 )
-from pbi_taskflow.execution import PLAN_HISTORY_TOP, RefreshRun, outcome_unknown
+from pbi_taskflow.execution import PLAN_HISTORY_TOP, RefreshRun
 from pbi_taskflow.models import Handle, RefreshResult, RefreshState, RefreshStatus
 from pbi_taskflow.policy import RefreshPolicy
 from pbi_taskflow.poll import WatchPlan

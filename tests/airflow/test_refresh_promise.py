@@ -277,4 +277,4 @@ def test_a_persons_kill_cancels_the_enhanced_refresh_it_started(sales: Any, make
     thread.join(5)
     assert result.task_states["refresh"] == "failed"
     assert sales.count("cancel") == 1
-    assert "Task stopped in Airflow (now failed): cancelled 1" in result.logs("refresh")
+    assert "Task stopped in Airflow (now failed): cancelling the 1 Power BI refresh(es)" in result.logs("refresh")

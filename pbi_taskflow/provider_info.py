@@ -167,6 +167,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "4",
                         "default": "8",
                     },
+                    "appearance_grace": {
+                        "description": (
+                            "How long, in seconds, a refresh may stay missing from the refresh history after its "
+                            "request (a standard refresh Power BI dropped, or a request whose answer was lost) "
+                            "before it counts as never started."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "300",
+                        "default": "180",
+                    },
                 },
             }
         },

@@ -208,26 +208,6 @@ def find_entry(entries: Iterable[HistoryEntry], refresh_id: str) -> HistoryEntry
     return None
 
 
-def find_started_refresh(
-    entries: Iterable[HistoryEntry], *, enhanced: bool, since: dt.datetime
-) -> HistoryEntry | None:
-    """The API refresh a POST that failed ambiguously may have started, if history shows one.
-
-    A candidate is an API-started entry (``ViaEnhancedApi`` for enhanced, ``ViaApi`` for standard
-    refreshes) that is still running or started at or after ``since``.
-    """
-    for entry in entries:
-        kind = (entry.refresh_type or "").replace(" ", "").lower()
-        if kind not in API_REFRESH_TYPES:
-            continue
-        if enhanced != (kind != "viaapi"):
-            continue
-        started = parse_timestamp(entry.start)
-        if not entry.status.is_terminal or (started is not None and started >= since):
-            return entry
-    return None
-
-
 def details_match(options: RefreshOptions, body: Any) -> bool:
     """Whether execution details describe a refresh with these enhanced options (type, tables, partitions).
 

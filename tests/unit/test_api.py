@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import pickle
 
@@ -225,17 +224,6 @@ def test_find_entry_matches_request_id_case_insensitively():
     ]
     assert api.find_entry(entries, "abc-DEF") is entries[1]
     assert api.find_entry(entries, "nope") is None
-
-
-def test_find_started_refresh_ignores_old_finished_and_other_kinds():
-    """Only an API refresh that runs, or started after the POST, is adopted."""
-    since = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
-    old = HistoryEntry("old", "ViaApi", RefreshStatus.COMPLETED, start="2026-01-01T11:00:00Z", end="2026-01-01T11:01:00Z")
-    scheduled = HistoryEntry("sch", "Scheduled", RefreshStatus.UNKNOWN, start="2026-01-01T12:00:05Z")
-    mine = HistoryEntry("mine", "ViaApi", RefreshStatus.UNKNOWN, start="2026-01-01T12:00:01Z")
-    assert api.find_started_refresh([scheduled, old], enhanced=False, since=since) is None
-    assert api.find_started_refresh([scheduled, mine, old], enhanced=False, since=since) is mine
-    assert api.find_started_refresh([mine], enhanced=True, since=since) is None
 
 
 def test_result_from_computes_duration_and_link():

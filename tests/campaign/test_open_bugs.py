@@ -1,0 +1,54 @@
+"""Shrunk campaign reproductions of the violations still open (see ``known_open.py``), one per bug.
+
+Each is a strict xfail: when the bug is fixed it passes, the suite fails on the XPASS, and the fix removes
+the mark here and the bug's entry in ``known_open.KNOWN_OPEN`` (the campaign then covers its shape again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from campaign.drive import Outcome
+from campaign.known_open import KNOWN_OPEN
+from campaign.scenarios import Scenario
+
+pytestmark = pytest.mark.integration
+
+CASES: dict[str, dict[str, Any]] = {
+    "bug 1": {"datasets": [{"name": "Sales"}, {"name": "Finance"}, {"name": "Stock"}],
+              "options": {"wait": False, "max_concurrency": 2}},
+    "bug 2": {"datasets": [{"name": "Sales", "duration": 0.4, "enhanced": True}],
+              "options": {"retries": 1},
+              "faults": [{"endpoint": "details", "fault": "error", "status": 403, "count": 2}]},
+    "bug 3": {"datasets": [{"name": "Sales", "duration": 0.3}],
+              "options": {"timeout": 0.45, "poll": [0.25, 1.0]}},
+    "bug 4": {"datasets": [{"name": "Sales", "duration": 0.5}],
+              "events": ["crash_mid_wait", "clear"]},
+    "bug 5": {"datasets": [{"name": "Sales", "duration": 0.2, "history_lag": 0.5}],
+              "faults": [{"endpoint": "refresh_post", "fault": "drop_after", "count": 1}]},
+    "bug 6": {"datasets": [{"name": "Sales", "duration": 0.5, "enhanced": True}],
+              "options": {"retries": 1}, "events": ["sigterm"]},
+    "bug 7": {"datasets": [{"name": "Sales", "duration": 0.3}],
+              "faults": [{"endpoint": "refresh_post", "fault": "race_drop", "refresh_type": "ViaApi",
+                          "duration": 0.2, "count": 1}]},
+    "bug 8": {"datasets": [{"name": "Sales", "duration": 0.3}],
+              "options": {"retries": 1}, "events": ["crash_after_post"]},
+    "wait=False failures": {"datasets": [{"name": "Sales"}], "options": {"wait": False},
+                            "faults": [{"endpoint": "refresh_post", "fault": "error", "status": 400, "count": 1}]},
+}
+
+
+def _case(name: str) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=f"open: {name}: {KNOWN_OPEN[name][0]}")] \
+        if name in KNOWN_OPEN else []
+    return pytest.param(name, marks=marks, id=name.replace(" ", "_").replace("=", "_"))
+
+
+@pytest.mark.parametrize("name", [_case(name) for name in CASES])
+def test_open_bug_reproduction_keeps_every_promise(campaign: Callable[[Scenario], Outcome], name: str) -> None:
+    """The shrunk scenario of each listed bug keeps I1-I5 (xfail while the bug is open)."""
+    outcome = campaign(Scenario.from_dict({**CASES[name], "family": name}))
+    assert not outcome.violations, "\n".join(map(str, outcome.violations))

@@ -1,12 +1,25 @@
 """When to ask Power BI for a refresh's status next. Pure: no I/O, no clock of its own.
 
-A refresh with history is expected to last about as long as its recent successful refreshes
-(their median). For a long expected duration the schedule checks once early (a small fraction of
-it, to catch refreshes that fail at once), doubles the delay while far from the end, covers most of
-the remaining gap in long steps, polls densely from shortly before the expected end, then backs off
-slowly if the refresh runs late. A short expected duration goes straight to the dense window.
-Without history the delay grows with the time already waited (a fixed fraction of it, plus a few
-seconds' lead), so the detection delay stays proportional to the refresh's own length.
+Every refresh, with or without history, is checked at most :data:`EARLY_GAP` seconds apart during its
+first :data:`EARLY_WINDOW` seconds, so a refresh that fails or is cancelled early is seen quickly.
+
+Without history nothing tells how long the refresh will take. The first delay is the minimum
+interval and each next one is :data:`RAMP` times the time already waited (capped at the early gap),
+so a refresh of a few seconds is seen within about twice its length. After the early window the
+delay is :data:`NO_HISTORY_STEP`, so a refresh of any length is seen within that long of its end
+(half of it on average); once :data:`NO_HISTORY_GROWTH` of the time waited is longer, the delay is
+that, so a very long refresh costs a few more calls per doubling of its length.
+
+With history, a refresh is expected to last about as long as its recent successful refreshes (their
+median). Polls come every *dense interval* (1/300 of the expected duration, at least the minimum
+interval) around the expected end. When that end falls after the early window, the first dense poll
+comes half a dense interval after it: a refresh lasting as long as usual is seen by that poll, and
+no call is spent just before its end. A shorter refresh, whose end falls inside the early window
+where calls are a few seconds apart anyway, is polled densely from two intervals before its expected
+end (short refreshes often end a second early). Until the first dense poll the schedule takes equal
+steps, as few as reach it without a delay longer than the early gap (in the early window) or the
+maximum interval (after it). A refresh that runs late is polled densely for a few more intervals,
+then with a delay that grows with the overrun.
 
 Both waiters (worker polling and the deferrable trigger) use :class:`PollSchedule` and
 :class:`WatchPlan`, so they behave the same way and are unit-tested with a simulated clock.
@@ -15,27 +28,36 @@ Both waiters (worker polling and the deferrable trigger) use :class:`PollSchedul
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 
-#: Without history (and once a refresh runs late), the next delay is this fraction of the time waited.
-GROWTH = 0.25
-#: Without history, the time waited counts this many seconds more: the first calls come about 1 s apart
-#: rather than at every minimum interval (fewer calls and no later detection for short refreshes).
-NO_HISTORY_LEAD = 4.0
+#: Every refresh's first seconds, polled at most :data:`EARLY_GAP` apart with or without history.
+EARLY_WINDOW = 120.0
+#: Longest delay during the early window: a refresh failing or cancelled then is seen within this
+#: many seconds plus the status call's own time.
+EARLY_GAP = 14.0
+#: Without history, each early delay is this many times the time already waited (after a first delay
+#: of the minimum interval), up to :data:`EARLY_GAP`.
+RAMP = 2.0
+#: Without history, the delay after the early window (seconds).
+NO_HISTORY_STEP = 120.0
+#: Without history, the delay is at least this fraction of the time waited (very long refreshes).
+NO_HISTORY_GROWTH = 1 / 40
 #: With history, polls around the expected end are this fraction of the expected duration apart.
 DENSE_FRACTION = 1 / 300
-#: The dense window opens this many dense intervals before the expected end...
+#: The first dense poll comes this many dense intervals after the expected end...
+DENSE_OFFSET = 0.5
+#: ...or this many dense intervals before it when the expected end falls inside the early window...
 DENSE_LEAD = 2
-#: ...and lasts until this many dense intervals after it; later polls back off.
+#: ...and dense polls last until this many dense intervals after it; later polls back off.
 DENSE_TAIL = 4
-#: Expected durations from this long (seconds) get an early check and geometric growth before the long steps.
-LONG_EXPECTED = 60.0
-#: The early check of a long refresh comes after this fraction of its expected duration.
-EARLY_FRACTION = 0.05
-#: Each long step before the dense window covers at most this fraction of the remaining gap.
-SLEEP_FRACTION = 0.7
+#: Once a refresh with history runs late, the delay grows by this fraction of the overrun.
+GROWTH = 0.25
 #: How long a standard refresh may stay absent from the history before it counts as lost (seconds).
 APPEARANCE_GRACE = 180.0
+
+#: Seconds under which a remaining gap counts as reached (float sums of steps are not exact).
+_REACHED = 1e-6
 
 
 def expected_duration(durations: Iterable[float | None]) -> float | None:
@@ -50,7 +72,8 @@ def expected_duration(durations: Iterable[float | None]) -> float | None:
 class PollSchedule:
     """The delay before the next status call of one refresh.
 
-    :param min_interval: shortest delay between two status calls (seconds).
+    :param min_interval: shortest delay between two status calls (seconds); it wins over
+        :data:`EARLY_GAP` when longer.
     :param max_interval: longest delay between two status calls (seconds).
     :param expected: expected duration from history (seconds), or None when unknown.
     :param appearance_grace: how long a standard refresh may be missing from the history (seconds).
@@ -88,33 +111,33 @@ class PollSchedule:
         :param retry_after: a ``Retry-After`` Power BI asked for; the delay is never shorter.
         """
         elapsed = max(0.0, elapsed)
-        if self.expected is None:
-            delay = self._clamp((elapsed + NO_HISTORY_LEAD) * GROWTH)
-        else:
-            dense = self.dense_interval
-            opens = self.expected - DENSE_LEAD * dense
-            if elapsed < opens:
-                delay = self._approach(elapsed, opens, dense)
-            elif elapsed < self.expected + DENSE_TAIL * dense:
-                delay = dense
-            else:
-                # Late: back off with the overrun, still bounded.
-                delay = self._clamp(dense + (elapsed - self.expected) * GROWTH)
+        delay = self._no_history(elapsed) if self.expected is None else self._with_history(elapsed, self.expected)
+        if elapsed < EARLY_WINDOW:
+            delay = min(delay, EARLY_GAP)
+        delay = self._clamp(delay)
         if retry_after is not None and retry_after > delay:
             delay = float(retry_after)
         return delay
 
-    def _approach(self, elapsed: float, opens: float, dense: float) -> float:
-        """Delay while the dense window (opening at ``opens``) is still ahead."""
-        assert self.expected is not None
-        gap = opens - elapsed
-        step = gap
-        if self.expected >= LONG_EXPECTED:
-            # Early check, then doubling (each delay equals the time waited), never more than most of the gap.
-            step = min(max(self.expected * EARLY_FRACTION, elapsed), gap * SLEEP_FRACTION)
-        if gap - step < DENSE_LEAD * dense:
-            step = gap  # close enough: go straight to the dense window
-        return self._clamp(step)
+    def _no_history(self, elapsed: float) -> float:
+        if elapsed < EARLY_WINDOW:
+            return RAMP * elapsed
+        return max(NO_HISTORY_STEP, elapsed * NO_HISTORY_GROWTH)
+
+    def _with_history(self, elapsed: float, expected: float) -> float:
+        dense = self.dense_interval
+        first_dense = expected + DENSE_OFFSET * dense
+        if first_dense < EARLY_WINDOW:
+            first_dense = max(0.0, expected - DENSE_LEAD * dense)
+        gap = first_dense - elapsed
+        if gap > _REACHED:
+            # Equal steps, as few as reach the first dense poll without a delay over the limit.
+            limit = EARLY_GAP if elapsed < EARLY_WINDOW else self.max_interval
+            return gap / math.ceil(gap / limit - _REACHED)
+        if elapsed < expected + DENSE_TAIL * dense:
+            return dense
+        # Late: back off with the overrun, still bounded.
+        return dense + (elapsed - expected) * GROWTH
 
     def appearance_expired(self, elapsed: float) -> bool:
         """Whether a standard refresh still missing from the history after ``elapsed`` seconds is lost."""

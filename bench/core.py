@@ -23,6 +23,8 @@ REFRESH_SECONDS = 10.0
 DURATIONS = (9.5, 10.0, 10.5, 11.0, 11.5)
 #: The default ``poll_interval`` (1 s) and the former default (5 s), to show what the minimum costs.
 POLL_MINIMUMS = (1.0, 5.0)
+#: The goal rows: the default ``poll_interval``; the other rows are for information and get no verdict.
+GOAL_POLL_MIN = 1.0
 #: Goal for a 10 s refresh: seen finished within this many seconds of its end...
 GOAL_LATENCY = 1.5
 #: ...with at most this many status calls.
@@ -109,7 +111,7 @@ def refresh_rows() -> list[tuple[str, ...]]:
                         f"{max(r['status_calls'] for r in runs)}",
                         f"{_median([r['latency'] for r in runs]):.2f}",
                         f"{max(r['latency'] for r in runs):.2f}",
-                        _verdict(runs),
+                        _verdict(runs) if poll_min == GOAL_POLL_MIN else "",
                         by_endpoint,
                     )
                 )
@@ -198,7 +200,8 @@ def main(emit: Callable[[str], None] = print) -> None:
     )
     emit(
         f"Goal: a 10 s refresh is seen finished within {GOAL_LATENCY:g} s of its end with at most "
-        f"{GOAL_STATUS_CALLS} status calls, in every run (\"max\" columns). poll_min 1 s is the default."
+        f"{GOAL_STATUS_CALLS} status calls, in every run (\"max\" columns), with the default poll_min of "
+        f"{GOAL_POLL_MIN:g} s; the other rows are for information."
     )
     emit("")
     emit(f"Import cost: median of {IMPORT_RUNS} fresh interpreters (wall ms; delta vs bare python; -X importtime ms).")

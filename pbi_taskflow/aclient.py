@@ -1,8 +1,10 @@
 """The asynchronous Power BI client (``httpx``), for triggers watching many refreshes in one loop.
 
 It shares request building and parsing (:mod:`pbi_taskflow.api`), the retry policy and the
-credentials with :class:`~pbi_taskflow.client.PowerBIClient`; tokens are fetched in a worker
-thread so the event loop never blocks on MSAL.
+credentials with :class:`~pbi_taskflow.client.PowerBIClient`. Nothing here blocks the event loop:
+tokens are fetched in a worker thread (MSAL), large answers are decoded in one, and the HTTP client
+is leased from the process-wide pool (:mod:`pbi_taskflow._httppool`), which builds TLS contexts in a
+thread and shares one client and its connections among every client of the same settings in a loop.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow import api
 from pbi_taskflow._clientbase import STATUS_TOP, ClientBase, Timeout
+from pbi_taskflow._httppool import Lease, PoolKey, shared_pool
 from pbi_taskflow._names import pick
 from pbi_taskflow.auth import AccessToken, Credential
 from pbi_taskflow.clouds import Cloud
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pbi_taskflow.client")
 
+#: Answers larger than this (bytes) are decoded in a worker thread, not on the event loop.
+LARGE_BODY = 256 * 1024
+
 
 class AsyncPowerBIClient(ClientBase):
     """An async Power BI REST client for one service principal.
@@ -46,7 +52,8 @@ class AsyncPowerBIClient(ClientBase):
     :param timeout: (connect, read) timeout in seconds for every call.
     :param retry: the retry policy for transient faults (waits with ``asyncio.sleep``).
     :param ca_bundle: PEM file of CAs to trust.
-    :param client: an ``httpx.AsyncClient`` to use (not closed by this client).
+    :param client: an ``httpx.AsyncClient`` to use (not closed by this client); by default one is leased
+        from the process-wide pool, shared with the other clients of the same settings in the running loop.
     :param conn_id: the Airflow connection id, for messages.
     """
 
@@ -65,7 +72,7 @@ class AsyncPowerBIClient(ClientBase):
         super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
                          ca_bundle=ca_bundle, conn_id=conn_id)
         self._client = client
-        self._owns_client = client is None
+        self._lease: Lease | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -74,41 +81,40 @@ class AsyncPowerBIClient(ClientBase):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the httpx client if this object created it."""
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+        """Release this client's share of the pooled HTTP client (an explicit ``client`` is left open)."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.release()
 
-    def _http(self) -> Any:
-        if self._client is None:
-            import httpx
-
-            connect, read = self.timeout
-            verify: Any = True
-            if self.ca_bundle:
-                import ssl
-
-                verify = ssl.create_default_context(cafile=self.ca_bundle)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(read, connect=connect), verify=verify)
-            self._owns_client = True
-        return self._client
+    async def _http(self) -> Any:
+        if self._client is not None:
+            return self._client
+        lease = self._lease
+        if lease is None or lease.loop is not asyncio.get_running_loop():
+            if lease is not None:
+                lease.abandon()  # leased in a loop that has ended: its client cannot serve this one
+            lease = self._lease = shared_pool().lease(PoolKey.of(self.api_root, self.ca_bundle, self.timeout))
+        return await lease.client()
 
     async def _token(self) -> AccessToken:
         return await asyncio.to_thread(self.credential.get_token)
 
     async def _exchange(self, request: api.ApiRequest, token: AccessToken) -> api.ApiResponse:
+        http = await self._http()  # first: it imports httpx in a worker thread
         import httpx
 
         headers = {"Authorization": f"Bearer {token.token}", "Accept": "application/json"}
         try:
-            resp = await self._http().request(
+            resp = await http.request(
                 request.method, self.api_root + request.path, params=request.params, json=request.json, headers=headers
             )
         except httpx.TimeoutException as exc:
             raise api.transport_error(request, "timed out", exc) from None
         except httpx.RequestError as exc:  # dropped, reset, refused, TLS, truncated body
             raise api.transport_error(request, "connection failed", exc) from None
-        response = api.ApiResponse(resp.status_code, resp.headers, api.decode_body(resp.content))
+        content = resp.content
+        body = await asyncio.to_thread(api.decode_body, content) if len(content) > LARGE_BODY else api.decode_body(content)
+        response = api.ApiResponse(resp.status_code, resp.headers, body)
         log.debug("Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code,
                   api.request_id(resp.headers))
         return api.check(response, request)

@@ -66,6 +66,9 @@ class TLSServer(ThreadingHTTPServer):
         self.context = context
         self.app = app
         self.closing = False
+        #: TLS handshakes completed and failed (each completed one is a new client connection).
+        self.handshakes = 0
+        self.handshake_failures = 0
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__((LOOPBACK, port), _Handler)
@@ -93,8 +96,10 @@ class TLSServer(ThreadingHTTPServer):
         except (OSError, ssl.SSLError):
             with self._open_lock:
                 self._open.discard(request)
+                self.handshake_failures += 1
             return
         with self._open_lock:
+            self.handshakes += 1
             self._open.discard(request)
             self._open.add(tls)
         try:

@@ -1,0 +1,99 @@
+"""Triggers in one event loop, as the triggerer runs them: nothing of ours blocks the loop, one token, one client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from pbi_taskflow.models import Refresh
+
+pytestmark = pytest.mark.integration
+
+#: asyncio's debug mode logs every callback (a task step included) that runs longer than this.
+SLOW_CALLBACK = 0.05
+TRIGGERS = 8
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing "):
+            self.messages.append(message)
+
+
+def _triggers(sales: Any) -> list[Any]:
+    """One trigger per dataset, each watching the refresh its task started (standard and enhanced)."""
+    from pbi_taskflow.auth import clear_token_caches
+    from pbi_taskflow.execution import RefreshRun
+    from pbi_taskflow.policy import RefreshPolicy
+    from pbi_taskflow.settings import ConnectionSettings
+    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+
+    for i in range(TRIGGERS):
+        sales.add_dataset("Sales", f"Model {i}", duration=0.5 + 0.1 * i)
+    policy = RefreshPolicy(poll_min=0.1, poll_max=0.5, timeout=None)
+    triggers = []
+    with ConnectionSettings.from_mapping(sales.settings()).build_client() as client:
+        for i in range(TRIGGERS):
+            handle = client.trigger_refresh(client.resolve(Refresh(f"Model {i}", "Sales", type="Full" if i % 2 else None)))
+            run = RefreshRun()
+            run.active[handle.refresh_id] = handle.to_dict()
+            run.started[handle.refresh_id] = time.time()
+            triggers.append(PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict()))
+    clear_token_caches()  # the triggerer is another process than the worker that started the refreshes
+    sales.log.clear()
+    return triggers
+
+
+def test_triggers_in_one_loop_never_block_it_and_share_one_token_and_client(sales: Any) -> None:
+    """Eight triggers run to their end under asyncio debug mode: no step of ours runs 50 ms or more.
+
+    Connection lookup, settings, credentials, the CA bundle's TLS context and tokens are all set up off
+    the loop; the triggers share one pooled client, which the last one closes.
+    """
+    from pbi_taskflow._httppool import clear_ssl_contexts, shared_pool
+
+    triggers = _triggers(sales)
+    clear_ssl_contexts()  # the TLS context is built during the run, as in a fresh triggerer
+    slow = _SlowCallbacks()
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addHandler(slow)
+    previous_level = asyncio_log.level
+    asyncio_log.setLevel(logging.WARNING)
+    handshakes = sales.tls_handshakes[0]
+
+    async def main() -> tuple[list[Any], int]:
+        asyncio.get_running_loop().slow_callback_duration = SLOW_CALLBACK
+        peak = 0
+
+        async def watch(trigger: Any) -> Any:
+            nonlocal peak
+            async for event in trigger.run():
+                peak = max(peak, shared_pool().clients())
+                return event
+            return None
+
+        events = await asyncio.gather(*(watch(t) for t in triggers))
+        return events, peak
+
+    try:
+        events, pooled = asyncio.run(main(), debug=True)
+    finally:
+        asyncio_log.removeHandler(slow)
+        asyncio_log.setLevel(previous_level)
+    assert slow.messages == []
+    assert [e.payload["status"] for e in events] == ["done"] * TRIGGERS
+    assert sorted(e.payload["run"]["results"][0]["dataset_name"] for e in events) == [f"Model {i}" for i in range(TRIGGERS)]
+    assert all(e.payload["run"]["results"][0]["status"] == "Completed" for e in events)
+    assert sales.count("token") == 1
+    assert pooled == 1
+    assert sales.tls_handshakes[0] - handshakes <= TRIGGERS + 1  # bounded by the calls in flight at once, plus Entra
+    assert sales.tls_handshakes[1] == 0

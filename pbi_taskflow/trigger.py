@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -54,9 +55,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
 
     async def _client(self) -> Any:
         """A client for the connection; its HTTP client is leased from the process-wide pool (``aclose`` ends it)."""
-        from pbi_taskflow._compat import aget_connection
-
-        conn = await aget_connection(self.conn_id)
+        conn = await _connection(self.conn_id)
         # Settings, imports and credential set-up happen off the event loop: they may read files and load modules.
         return await asyncio.to_thread(_build_client, conn, self.conn_id)
 
@@ -166,6 +165,34 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                     self.log.warning("Could not cancel refresh %s: %s", handle.refresh_id, exc)
         finally:
             await client.aclose()
+
+
+#: Connection lookups under way, per event loop and connection id.
+_lookups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[Any]]] = weakref.WeakKeyDictionary()
+
+
+async def _connection(conn_id: str) -> Any:
+    """The Airflow connection ``conn_id``; triggers that ask while a lookup is under way share its answer.
+
+    A triggerer (re)starting a thousand triggers would otherwise look the same connection up a thousand
+    times in one turn of the event loop. Nothing is kept once the lookup ends.
+    """
+    from pbi_taskflow._compat import aget_connection
+
+    loop = asyncio.get_running_loop()
+    pending = _lookups.setdefault(loop, {})
+    lookup = pending.get(conn_id)
+    if lookup is None:
+        lookup = pending[conn_id] = loop.create_task(aget_connection(conn_id))
+        lookup.add_done_callback(lambda task: _looked_up(pending, conn_id, task))
+    return await asyncio.shield(lookup)
+
+
+def _looked_up(pending: dict[str, asyncio.Task[Any]], conn_id: str, task: asyncio.Task[Any]) -> None:
+    if pending.get(conn_id) is task:
+        del pending[conn_id]
+    if not task.cancelled():
+        task.exception()  # retrieved here too: every waiter may have been cancelled
 
 
 def _build_client(conn: Any, conn_id: str) -> Any:

@@ -97,3 +97,27 @@ def test_triggers_in_one_loop_never_block_it_and_share_one_token_and_client(sale
     assert pooled == 1
     assert sales.tls_handshakes[0] - handshakes <= TRIGGERS + 1  # bounded by the calls in flight at once, plus Entra
     assert sales.tls_handshakes[1] == 0
+
+
+def test_triggers_starting_together_look_their_connection_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lookups of one connection under way at once are shared; a later one looks it up again."""
+    from pbi_taskflow import _compat
+    from pbi_taskflow.trigger import _connection
+
+    lookups: list[str] = []
+
+    async def counting_lookup(conn_id: str) -> str:
+        lookups.append(conn_id)
+        number = len(lookups)
+        await asyncio.sleep(0.01)
+        return f"connection {conn_id} #{number}"
+
+    monkeypatch.setattr(_compat, "aget_connection", counting_lookup)
+
+    async def main() -> tuple[list[Any], Any]:
+        together = await asyncio.gather(*(_connection("powerbi_default") for _ in range(50)), _connection("other"))
+        return list(together), await _connection("powerbi_default")
+
+    together, later = asyncio.run(main())
+    assert together == ["connection powerbi_default #1"] * 50 + ["connection other #2"]
+    assert later == "connection powerbi_default #3"

@@ -88,12 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
-    from pbi_taskflow.scaffold import ScaffoldError, generate, load_answers, parse_assignments
+    from pbi_taskflow.scaffold import ScaffoldAborted, ScaffoldError, generate, load_answers, parse_assignments
 
     try:
         answers = load_answers(args.config_file) if args.config_file else {}
         answers.update(parse_assignments(args.answers))
         path = generate(args.output_dir, answers=answers, no_input=args.no_input, overwrite=args.overwrite)
+    except ScaffoldAborted as exc:
+        print(f"\naborted: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ScaffoldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -101,7 +104,10 @@ def _cmd_new(args: argparse.Namespace) -> int:
         print("\naborted; nothing was generated", file=sys.stderr)
         return EXIT_USAGE
     print(f"Created {path}")
-    print(f"Next: cd {path} && pip install -r requirements-test.txt && pytest")
+    requirement = (path / "requirements.txt").read_text(encoding="utf-8").strip().splitlines()[-1]
+    print(f"It installs pbi-taskflow as: {requirement}  (change it in requirements.txt, or pbi_taskflow_source=...)")
+    print(f"Next: cd {path} && python -m venv .venv && . .venv/bin/activate && pip install -r requirements-test.txt "
+          "&& pytest")
     return EXIT_OK
 
 

@@ -14,20 +14,21 @@ import pytest
 import yaml
 
 from pbi_taskflow import __version__
-from pbi_taskflow.scaffold import ScaffoldError, generate
+from pbi_taskflow.scaffold import ScaffoldError, default_source, generate
 
 GUID_WS = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 GUID_DS = "9b2d7c1a-2e4f-4a6b-8c0d-1e2f3a4b5c6d"
 
 # Every auth method, alert channel, deferrable value and schedule form appears at least once.
 COMBINATIONS = {
-    "secret-teams": {"auth_method": "secret", "alert_channel": "teams", "deferrable": "no", "schedule": "@daily"},
+    "secret-teams": {"auth_method": "secret", "alert_channel": "teams", "deferrable": "no", "schedule": "@daily",
+                     "pbi_taskflow_source": __version__},
     "cert-slack-ids": {"auth_method": "certificate", "alert_channel": "slack", "deferrable": "yes",
                        "schedule": "30 2 * * 1-5", "workspace": GUID_WS, "datasets": f"{GUID_DS}, Stock"},
     "federated-email": {"auth_method": "federated", "alert_channel": "email", "deferrable": "no", "schedule": "None",
                         "alert_target": "bi@example.com, oncall@example.org"},
     "mi-none": {"auth_method": "managed_identity", "alert_channel": "none", "deferrable": "yes",
-                "schedule": "@continuous"},
+                "schedule": "@continuous", "pbi_taskflow_source": "git+https://example.com/org/pbi_taskflow.git@v0.1.0"},
     "secret-email-conn": {"auth_method": "secret", "alert_channel": "email", "deferrable": "yes",
                           "schedule": "*/15 * * * *", "conn_id": "pbi_prod", "alert_target": "bi@example.com"},
     "cert-teams-names": {"auth_method": "certificate", "alert_channel": "teams", "deferrable": "no",
@@ -100,8 +101,25 @@ def test_render_config_env_and_pins(rendered, name):
     for value in re.findall(r'"(?:password|certificate_password)": "([^"]*)"', env):
         assert value.startswith("<")
         assert value.endswith(">")
-    assert f"pbi-taskflow=={__version__}" in (project / "requirements.txt").read_text()
-    assert f"pbi-taskflow=={__version__}" in (project / "pyproject.toml").read_text()
+    source = answers.get("pbi_taskflow_source", default_source())
+    requirement = {__version__: f"pbi-taskflow=={__version__}"}.get(
+        source, f"pbi-taskflow @ {source}" if "://" in source else f"pbi-taskflow @ file://{source}")
+    assert (project / "requirements.txt").read_text().splitlines()[-1] == requirement
+    assert f'dependencies = ["{requirement}", "pyyaml>=6"]' in (project / "pyproject.toml").read_text()
+    assert json.loads((project / ".cookiecutter.json").read_text())["pbi_taskflow_source"] == source
+
+
+def test_default_source_is_what_this_process_has_installed():
+    """The default pbi_taskflow_source is the checkout of an editable install (here) and the generated
+    requirements.txt installs from it, so `pip install -r requirements-test.txt` works without a package index."""
+    from importlib import metadata
+
+    direct = json.loads(metadata.distribution("pbi-taskflow").read_text("direct_url.json") or "{}")
+    checkout = Path(__file__).resolve().parents[2]
+    if direct.get("dir_info", {}).get("editable"):
+        assert default_source() == str(checkout)
+    else:
+        assert default_source() in (__version__, direct.get("url", "").removeprefix("file://"))
 
 
 @pytest.mark.parametrize("name", [n for n, a in sorted(COMBINATIONS.items()) if a["alert_channel"] == "email"])
@@ -114,14 +132,27 @@ def test_env_example_smtp_connection_matches_its_port(rendered, name):
 
 BAD_ANSWERS = {
     "dag id not an identifier": ({"dag_id": "sales-refresh"}, "dag_id 'sales-refresh': must be a Python identifier"),
-    "dag id a keyword": ({"dag_id": "class"}, "dag_id 'class'"),
+    "dag id a keyword": ({"dag_id": "class"}, "dag_id 'class': is a Python keyword"),
     "dag id shadowing a name of the DAG file": ({"dag_id": "task"}, "the DAG file already uses this name"),
     "cron with 4 fields": ({"schedule": "0 6 * *"}, "has 4 fields; a cron expression has 5"),
     "cron out of range": ({"schedule": "0 24 * * *"}, "hour value '24' is not between 0 and 23"),
     "cron bad step": ({"schedule": "*/0 * * * *"}, "minute step '0' must be a positive number"),
     "unknown preset": ({"schedule": "@fortnightly"}, "unknown preset '@fortnightly'"),
-    "malformed workspace GUID": ({"workspace": "3f2504e0-4f89-41d3-9a0c-0305e82c33"}, "looks like an id but is not a GUID"),
+    "malformed workspace GUID": ({"workspace": "3f2504e0-4f89-41d3-9a0c-0305e82c33"},
+                                 "looks like an id but is not a GUID: its groups have 8-4-4-4-10 hex digits"),
+    "workspace GUID with a non-hex letter": ({"workspace": "3f1c0000-0000-0000-0000-00000000000Z"},
+                                             "has the shape of a GUID but 'Z' is not a hex digit"),
+    "braced workspace GUID": ({"workspace": "{3f1c0000-0000-0000-0000-000000000001}"},
+                              "a GUID in braces; write it without them: 3f1c0000-0000-0000-0000-000000000001"),
+    "33 hex digits": ({"workspace": "3f1c0000000000000000000000000000a"},
+                      "33 hex digits without dashes; a GUID has 32"),
+    "32 hex digits without dashes": ({"datasets": "3f1c0000000000000000000000000001"},
+                                     "a GUID without dashes; write it as 3f1c0000-0000-0000-0000-000000000001"),
     "malformed dataset GUID": ({"datasets": "Sales, 9b2d7c1a-2e4f-4a6b-8c0d"}, "dataset '9b2d7c1a-2e4f-4a6b-8c0d'"),
+    "source path that does not exist": ({"pbi_taskflow_source": "/nowhere/pbi_taskflow-0.1.0-py3-none-any.whl"},
+                                        "no wheel, sdist or folder at this path"),
+    "source neither version, path nor URL": ({"pbi_taskflow_source": "latest please"},
+                                             "expected a version (0.1.0), the absolute path"),
     "empty dataset entry": ({"datasets": "Sales,,Stock"}, "an entry is empty"),
     "duplicate dataset": ({"datasets": "Sales, sales"}, "listed more than once"),
     "malformed email": ({"alert_channel": "email", "alert_target": "bi@example"}, "not a valid email address"),
@@ -134,22 +165,60 @@ BAD_ANSWERS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_ANSWERS))
-def test_hook_rejects_bad_answers(tmp_path, capfd, case):
-    """The pre_gen_project hook rejects each class of bad answer with a message naming it; nothing is generated."""
+def test_bad_answers_are_rejected(tmp_path, case):
+    """Each class of bad answer is rejected with a message naming it, before cookiecutter runs; nothing is generated."""
     answers, expected = BAD_ANSWERS[case]
-    with pytest.raises(ScaffoldError, match="rejected"):
+    with pytest.raises(ScaffoldError) as info:
         generate(tmp_path, answers=answers, no_input=True)
-    assert expected in capfd.readouterr().err
+    assert any(expected in problem for problem in info.value.problems), info.value.problems
     assert list(tmp_path.iterdir()) == []
 
 
-def test_hook_lists_all_problems_at_once(tmp_path, capfd):
+@pytest.mark.parametrize("name", ["Sales-2024", "2024-2025", "Finance {EU}", "cafe-babe Reports", "deadbeef"])
+def test_names_that_merely_contain_hex_are_not_mistaken_for_ids(tmp_path, name):
+    """Ordinary workspace names (digits and dashes, a few hex-looking words) are not GUID typos."""
+    from pbi_taskflow.scaffold import _hook, template_dir
+
+    assert _hook(template_dir()).guid_problem(name) is None
+
+
+def test_all_problems_at_once(tmp_path):
     """Several bad answers are reported together, so one rerun fixes them all."""
-    with pytest.raises(ScaffoldError):
+    with pytest.raises(ScaffoldError) as info:
         generate(tmp_path, answers={"dag_id": "1x", "schedule": "bad", "alert_channel": "email",
                                     "alert_target": "nope"}, no_input=True)
+    assert len(info.value.problems) == 3
+    assert str(info.value).count("\n  - ") == 3
+
+
+def test_answer_problems_come_before_an_existing_folder(tmp_path):
+    """An existing project folder does not hide the answers' problems: they are listed first, then the folder."""
+    (tmp_path / "sales_reporting").mkdir()
+    with pytest.raises(ScaffoldError) as info:
+        generate(tmp_path, answers={"dag_id": "class", "workspace": "{3f1c0000-0000-0000-0000-000000000001}"},
+                 no_input=True)
+    message = str(info.value)
+    assert [p.split(" ")[0] for p in info.value.problems] == ["dag_id", "workspace"]
+    assert message.index("dag_id 'class'") < message.index("workspace") < message.index("already exists")
+    with pytest.raises(ScaffoldError, match=r"already exists.*--overwrite"):
+        generate(tmp_path, no_input=True)
+
+
+def test_the_hook_itself_rejects_bad_answers_for_plain_cookiecutter(tmp_path, capfd):
+    """Run by cookiecutter or cruft directly (no pbi-taskflow checks first), the template's hook lists every problem."""
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.main import cookiecutter
+
+    from pbi_taskflow.scaffold import template_dir
+
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(template_dir()), no_input=True, output_dir=str(tmp_path),
+                     extra_context={"dag_id": "class", "schedule": "0 24 * * *"},
+                     default_config={"replay_dir": str(tmp_path / "replay")})
     err = capfd.readouterr().err
-    assert err.count("\n  - ") == 3
+    assert "dag_id 'class': is a Python keyword" in err
+    assert "hour value '24' is not between 0 and 23" in err
+    assert not (tmp_path / "sales_reporting").exists()
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SWAGGER ?= $(abspath ../shared/powerbi-spec/swagger.json)
 
-.PHONY: install test test-airflow-3.0 lint demo bench emulator soak clean
+.PHONY: install test test-airflow-3.0 lint demo bench emulator soak clean dist wheel-check
 
 install: $(STAMP)
 
@@ -29,6 +29,17 @@ soak: $(STAMP)
 # Compatibility job: part of the suite on Airflow 3.0 (own virtualenv, .ci/airflow-3.0.txt) and a scaffolded project.
 test-airflow-3.0: $(STAMP)
 	.ci/airflow-3.0
+
+# The wheel and sdist in dist/, for `pip install ./dist/pbi_taskflow-<version>-py3-none-any.whl` until a release
+# is on a package index (README, "Install").
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist .
+	@ls dist
+
+# CI: the built wheel installs into a clean virtualenv and passes a generated project's own tests.
+wheel-check: $(STAMP)
+	.ci/wheel-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,9 @@
-"""`pbi-taskflow new` works from an installed wheel, not only from a source checkout."""
+"""`pbi-taskflow new` finds the template inside a built wheel, not only in a source checkout.
+
+This test runs the wheel unpacked on ``PYTHONPATH``, which is quick but not an installation. The real
+thing, a clean virtualenv that installs the wheel, generates a project and passes that project's tests
+after ``pip install -r requirements-test.txt``, is ``.ci/wheel-check`` (``make wheel-check``), which CI runs.
+"""
 
 from __future__ import annotations
 
@@ -46,3 +51,13 @@ def test_new_runs_the_template_shipped_in_the_wheel(tmp_path):
     assert f"PACKAGE {site}" in proc.stdout
     assert f"TEMPLATE {site / 'pbi_taskflow' / 'cookiecutter-dag'}" in proc.stdout
     assert (tmp_path / "out" / "sales_reporting" / "dags" / "from_wheel.py").is_file()
+
+
+def test_ci_installs_the_wheel_into_a_clean_virtualenv_and_runs_a_generated_projects_tests():
+    """CI runs .ci/wheel-check, which builds the wheel, installs it into a new venv and runs a generated project."""
+    assert "make wheel-check" in (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "\nwheel-check: $(STAMP)\n\t.ci/wheel-check\n" in (ROOT / "Makefile").read_text()
+    script = (ROOT / ".ci" / "wheel-check").read_text()
+    for step in ("build --quiet --wheel", "python3 -m venv", "pbi-taskflow\" new --no-input",
+                 "-r requirements-test.txt", "-m pytest"):
+        assert step in script, step

@@ -126,7 +126,7 @@ class Dispatcher:
     def __call__(self, request: Request) -> Response:
         now, real = self.clock.now(), time.time()
         endpoint, params = self._route(request)
-        fault = self.faults.take(endpoint, params.get("d")) if endpoint != "unknown" else None
+        fault = self.faults.take(endpoint, params.get("d"), params.get("g")) if endpoint != "unknown" else None
         response = self._fault_response(endpoint, fault) if fault is not None else None
         if fault is not None and fault.kind in ("race", "race_drop"):
             if fault.kind == "race_drop":  # the request is lost unanswered; a foreign refresh starts meanwhile

@@ -6,12 +6,16 @@ import dataclasses
 import threading
 
 ENDPOINTS = frozenset(
-    {"discovery", "token", "groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel", "*"}
+    {"discovery", "token", "groups", "datasets", "dataset", "tables", "refresh_post", "history", "details", "cancel",
+     "*"}
 )
 KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost", "race", "race_drop"})
-POWERBI_ENDPOINTS = frozenset({"groups", "datasets", "dataset", "refresh_post", "history", "details", "cancel"})
+POWERBI_ENDPOINTS = frozenset({"groups", "datasets", "dataset", "tables", "refresh_post", "history", "details",
+                               "cancel"})
 #: Endpoints whose calls are about one dataset (the only ones a ``dataset=`` fault can apply to).
-DATASET_ENDPOINTS = frozenset({"dataset", "refresh_post", "history", "details", "cancel"})
+DATASET_ENDPOINTS = frozenset({"dataset", "tables", "refresh_post", "history", "details", "cancel"})
+#: Endpoints whose calls are about one workspace (the only ones a ``workspace=`` fault can apply to).
+WORKSPACE_ENDPOINTS = DATASET_ENDPOINTS | {"datasets"}
 #: Faults that only make sense on some endpoints; a ``*`` fault of these kinds waits for such an endpoint.
 APPLIES_TO = {"expired_token": POWERBI_ENDPOINTS, "lost": frozenset({"refresh_post"}),
               "race": frozenset({"refresh_post"}), "race_drop": frozenset({"refresh_post"})}
@@ -37,6 +41,7 @@ class Fault:
     :param dataset: the lower-case id of the only dataset whose calls it applies to (``None``: any call).
     :param refresh_type: the history ``refreshType`` of the foreign refresh of ``race`` / ``race_drop``.
     :param duration: emulated seconds the foreign refresh runs (``None``: the dataset's configured duration).
+    :param workspace: the lower-case id of the only workspace whose calls it applies to (``None``: any call).
     """
 
     endpoint: str
@@ -48,13 +53,16 @@ class Fault:
     dataset: str | None = None
     refresh_type: str = "Scheduled"
     duration: float | None = None
+    workspace: str | None = None
 
-    def applies(self, endpoint: str, dataset: str | None) -> bool:
-        """Whether a call to ``endpoint`` about ``dataset`` (lower-case id or ``None``) consumes this fault."""
+    def applies(self, endpoint: str, dataset: str | None, workspace: str | None = None) -> bool:
+        """Whether a call to ``endpoint`` about ``dataset`` in ``workspace`` (ids or ``None``) consumes this fault."""
         if self.endpoint not in (endpoint, "*") or self.remaining <= 0:
             return False
         if endpoint not in APPLIES_TO.get(self.kind, (endpoint,)):
             return False  # a '*' fault of a Power BI-only kind waits for a Power BI call
+        if self.workspace is not None and (workspace or "").lower() != self.workspace:
+            return False
         return self.dataset is None or (dataset or "").lower() == self.dataset
 
 
@@ -67,7 +75,7 @@ class FaultQueue:
 
     def inject(self, endpoint: str, fault: str, *, count: int = 1, retry_after: float = 1, status: int = 503,
                delay: float = 2.0, dataset: str | None = None, refresh_type: str = "Scheduled",
-               duration: float | None = None) -> Fault:
+               duration: float | None = None, workspace: str | None = None) -> Fault:
         if endpoint not in ENDPOINTS:
             msg = f"Unknown endpoint {endpoint!r} for a fault; expected one of {', '.join(sorted(ENDPOINTS))}."
             raise ValueError(msg)
@@ -88,6 +96,10 @@ class FaultQueue:
             msg = (f"A fault for one dataset applies to calls about a dataset ({', '.join(sorted(DATASET_ENDPOINTS))} "
                    f"or '*'), not to {endpoint!r}.")
             raise ValueError(msg)
+        if workspace is not None and endpoint != "*" and endpoint not in WORKSPACE_ENDPOINTS:
+            msg = (f"A fault for one workspace applies to calls about a workspace "
+                   f"({', '.join(sorted(WORKSPACE_ENDPOINTS))} or '*'), not to {endpoint!r}.")
+            raise ValueError(msg)
         if refresh_type not in FOREIGN_TYPES:
             msg = f"Unknown refresh_type {refresh_type!r}; expected one of {', '.join(sorted(FOREIGN_TYPES))}."
             raise ValueError(msg)
@@ -95,16 +107,17 @@ class FaultQueue:
             msg = f"duration must be >= 0 emulated seconds, got {duration!r}."
             raise ValueError(msg)
         item = Fault(endpoint, fault, count, retry_after, status, delay, dataset.lower() if dataset else None,
-                     refresh_type, duration)
+                     refresh_type, duration, workspace.lower() if workspace else None)
         with self._lock:
             self._faults.append(item)
         return item
 
-    def take(self, endpoint: str, dataset: str | None = None) -> Fault | None:
-        """Consume one application of the first fault matching ``endpoint`` (a call about ``dataset``, an id)."""
+    def take(self, endpoint: str, dataset: str | None = None, workspace: str | None = None) -> Fault | None:
+        """Consume one application of the first fault matching ``endpoint`` (a call about ``dataset`` in ``workspace``,
+        ids)."""
         with self._lock:
             for item in self._faults:
-                if not item.applies(endpoint, dataset):
+                if not item.applies(endpoint, dataset, workspace):
                     continue
                 item.remaining -= 1
                 if item.remaining == 0:

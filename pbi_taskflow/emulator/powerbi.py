@@ -33,6 +33,7 @@ ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("GET", "groups", _path("")),
     ("GET", "datasets", _path("/(?P<g>[^/]+)/datasets")),
     ("GET", "dataset", _path(_DATASET)),
+    ("GET", "tables", _path(f"{_DATASET}/tables")),
     ("POST", "refresh_post", _path(f"{_DATASET}/refreshes")),
     ("GET", "history", _path(f"{_DATASET}/refreshes")),
     ("GET", "details", _path(f"{_DATASET}/refreshes/(?P<r>[^/]+)")),
@@ -71,6 +72,16 @@ def entity_not_found() -> Response:
         "code": "PowerBIEntityNotFound", "parameters": {}, "details": [], "exceptionCulprit": 1}}})
 
 
+def unknown_refresh_object(ds: DatasetState, what: str) -> Response:
+    """The 400 for an enhanced refresh whose ``objects`` name a table or partition the model lacks.
+
+    Power BI refuses such a request with 400 before starting anything, its error naming the object; the
+    exact wording of its message is not documented, so this one is the emulator's own, kept clear.
+    """
+    return pbi_error(400, "InvalidRequest", f"Invalid dataset refresh request. The {what} named in 'objects' does "
+                     f"not exist in dataset {ds.id} ('{ds.name}'); no refresh was started.")
+
+
 def dataset_not_found(dataset_id: str) -> Response:
     return pbi_error(404, "ItemNotFound", f"Dataset {dataset_id} is not found! please verify datasetId is correct "
                      "and user have sufficient permissions.")
@@ -89,7 +100,7 @@ class PowerBI:
         self.tokens = tokens
         self._api_root = api_root
         self.handlers: dict[str, Handler] = {
-            "groups": self.groups, "datasets": self.datasets, "dataset": self.dataset,
+            "groups": self.groups, "datasets": self.datasets, "dataset": self.dataset, "tables": self.tables,
             "refresh_post": self.refresh_post, "history": self.history, "details": self.details,
             "cancel": self.cancel, "refresh_post_lost": functools.partial(self.refresh_post, lost=True),
         }
@@ -276,6 +287,25 @@ class PowerBI:
         doc = {"@odata.context": self._context(f"groups/{ws.id}/datasets/$entity"), **self.dataset_json(ws, ds)}
         return json_response(200, doc)
 
+    def tables(self, request: Request, params: dict[str, str]) -> Response:
+        """The dataset's tables, for a dataset seeded with tables.
+
+        Power BI lists tables only for push datasets, and refuses the call for other models (the emulator
+        answers 400 ``InvalidRequest`` for a dataset seeded without tables; Power BI's exact wording is not
+        documented). The emulator lists the seeded tables of any dataset, so ``pbi-taskflow doctor`` can
+        check a config's table names against it.
+        """
+        found = self._find(request, params)
+        if isinstance(found, Response):
+            return found
+        ws, ds = found
+        assert ds is not None
+        if ds.tables is None:
+            return pbi_error(400, "InvalidRequest", f"Dataset {ds.id} is not a push dataset; its tables can only be "
+                             "listed for push datasets.")
+        return json_response(200, {"@odata.context": self._context(f"groups/{ws.id}/datasets/{ds.id}/tables"),
+                                   "value": [{"name": name, "columns": []} for name in ds.tables]})
+
     def refresh_post(self, request: Request, params: dict[str, str], *, lost: bool = False) -> Response:
         """Trigger a refresh; ``lost`` answers 202 as usual but starts nothing (the service dropped it)."""
         found = self._find(request, params)
@@ -295,6 +325,9 @@ class PowerBI:
                              f"'{ws.name}': it is on shared capacity. Enhanced refresh (any field other than "
                              "notifyOption) needs a Premium, Premium Per User or Embedded capacity; send a standard "
                              "refresh ({\"notifyOption\": \"NoNotification\"}) or move the workspace to a capacity.")
+        missing = ds.unknown_object(body.options.get("objects") or [])
+        if missing is not None:
+            return unknown_refresh_object(ds, missing)
         now = self.state.clock.now()
         if ds.running(now) is not None:
             return pbi_error(400, "InvalidRequest",

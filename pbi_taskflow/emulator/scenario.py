@@ -23,6 +23,7 @@ Shape (every key optional)::
             refreshable: true
             history_lag: 0                  # emulated seconds before a new refresh shows in the history
             details_lag: 0                  # emulated seconds its execution details answer 404
+            tables: [Orders, Customers]     # or {Orders: [Orders-2024, Orders-2025], Customers: []}
             history:
               - {status: Completed, ago: 3600, duration: 60, refresh_type: Scheduled}
 """
@@ -56,7 +57,7 @@ _TOP = {"time_scale", "token_lifetime", "apps", "workspaces"}
 _APP = {"client_id", "secret", "secret_expired", "certificate_pem", "certificate_path", "federated", "tenant_id"}
 _WORKSPACE = {"name", "id", "dedicated", "members", "datasets"}
 _DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history",
-            "history_lag", "details_lag"}
+            "history_lag", "details_lag", "tables"}
 _HISTORY = {"status", "duration", "refresh_type", "ago", "error_code", "error_message"}
 
 

@@ -265,8 +265,14 @@ class Emulator:
     def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
                     duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,
                     error_message: str | None = None, history_lag: float = 0.0,
-                    details_lag: float = 0.0) -> dict[str, Any]:
+                    details_lag: float = 0.0, tables: list[str] | dict[str, list[str] | None] | None = None
+                    ) -> dict[str, Any]:
         """Add a dataset to a workspace (by name or id); ``duration`` and the lags are in emulated seconds.
+
+        ``tables``: the model's tables, as a list of names (each with one partition of the same name) or a
+        mapping of table name to partition names. Once seeded, an enhanced refresh whose ``objects`` name
+        another table or partition is refused with 400 ``InvalidRequest`` naming it, as Power BI refuses it,
+        and ``GET .../tables`` lists them. Unseeded (``None``), any table name is accepted.
 
         ``history_lag``: a refresh that starts appears in the history (``GET .../refreshes``) only this long
         after its start. ``details_lag``: an enhanced refresh's execution details (``GET .../refreshes/{id}``)
@@ -274,7 +280,12 @@ class Emulator:
         """
         return self.state.add_dataset(workspace, name, id=id, refreshable=refreshable, duration=duration,
                                       outcome=outcome, error_code=error_code, error_message=error_message,
-                                      history_lag=history_lag, details_lag=details_lag).to_dict()
+                                      history_lag=history_lag, details_lag=details_lag, tables=tables).to_dict()
+
+    def set_tables(self, dataset: str, tables: list[str] | dict[str, list[str] | None] | None) -> None:
+        """Seed the tables and partitions of a dataset (by id or name), as ``add_dataset(tables=...)``; ``None``
+        forgets them (any table name is accepted again)."""
+        self.state.set_tables(dataset, tables)
 
     def set_refresh(self, dataset: str, *, duration: float | None = None, outcome: str | None = None,
                     error_code: str | None = None, error_message: str | None = None,
@@ -312,8 +323,11 @@ class Emulator:
 
     def inject(self, endpoint: str, fault: str, *, count: int = 1, retry_after: float = 1, status: int = 503,
                delay: float = 2.0, dataset: str | None = None, refresh_type: str = "Scheduled",
-               duration: float | None = None) -> None:
+               duration: float | None = None, workspace: str | None = None) -> None:
         """Make the next ``count`` calls to ``endpoint`` answer with ``fault`` instead of the normal answer.
+
+        For example ``inject("refresh_post", "throttle", dataset="Sales")`` throttles the next refresh POST
+        of Sales only; the other datasets' calls pass untouched (their order does not matter).
 
         :param endpoint: ``discovery``, ``token``, ``groups``, ``datasets``, ``dataset``, ``refresh_post``,
             ``history``, ``details``, ``cancel`` or ``*`` (any).
@@ -327,14 +341,17 @@ class Emulator:
             ``race_drop`` (refresh_post: the POST is dropped unanswered and starts nothing, while a foreign
             refresh starts at that moment).
         :param dataset: a dataset name or id: only calls about that dataset see the fault (endpoints
-            ``dataset``, ``refresh_post``, ``history``, ``details``, ``cancel`` or ``*``).
+            ``dataset``, ``tables``, ``refresh_post``, ``history``, ``details``, ``cancel`` or ``*``).
+        :param workspace: a workspace name or id: only calls about that workspace see the fault (the dataset
+            endpoints, ``datasets`` or ``*``); combine with ``dataset`` or use alone.
         :param refresh_type: the foreign refresh's type for ``race`` / ``race_drop`` (``Scheduled``, ``OnDemand``,
             ``ViaApi`` or ``ViaEnhancedApi``: another app's API call).
         :param duration: the foreign refresh's duration in emulated seconds (default: the dataset's).
         """
         dataset_id = self.state.dataset(dataset).id if dataset is not None else None
+        workspace_id = self.state.workspace(workspace).id if workspace is not None else None
         self.faults.inject(endpoint, fault, count=count, retry_after=retry_after, status=status, delay=delay,
-                           dataset=dataset_id, refresh_type=refresh_type, duration=duration)
+                           dataset=dataset_id, refresh_type=refresh_type, duration=duration, workspace=workspace_id)
 
     # --- request log ---------------------------------------------------------------------------
 

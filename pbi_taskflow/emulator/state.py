@@ -47,6 +47,38 @@ def _check_outcome(outcome: str) -> str:
     raise ValueError(msg)
 
 
+def check_tables(tables: Any, dataset: str = "the dataset") -> dict[str, list[str]] | None:
+    """Seeded tables as ``{table: [partition, ...]}`` (``None``: not seeded, so any table name is accepted).
+
+    Accepts a list of table names (each with one partition named like the table, as Power BI names the
+    single partition of an imported table) or a mapping of table name to a list of partition names (an
+    empty list or ``None`` meaning that one default partition).
+    """
+    if tables is None:
+        return None
+    if isinstance(tables, str) or not isinstance(tables, (list, tuple, dict)):
+        msg = (f"tables of {dataset} must be a list of table names or a mapping of table name to partition names, "
+               f"got {tables!r}.")
+        raise TypeError(msg)
+    items = tables.items() if isinstance(tables, dict) else ((name, None) for name in tables)
+    out: dict[str, list[str]] = {}
+    for name, partitions in items:
+        if not isinstance(name, str) or not name.strip():
+            msg = f"A table name of {dataset} must be a non-empty string, got {name!r}."
+            raise ValueError(msg)
+        if partitions is None or partitions == []:
+            partitions = [name]
+        if isinstance(partitions, str) or not isinstance(partitions, (list, tuple)) or not all(
+                isinstance(p, str) and p.strip() for p in partitions):
+            msg = f"The partitions of table {name!r} of {dataset} must be a list of names, got {partitions!r}."
+            raise ValueError(msg)
+        if name in out:
+            msg = f"Table {name!r} is listed twice for {dataset}."
+            raise ValueError(msg)
+        out[name] = list(partitions)
+    return out
+
+
 def _check_duration(duration: float, what: str = "duration") -> float:
     if duration < 0:
         msg = f"{what} must be >= 0 emulated seconds, got {duration!r}."
@@ -139,6 +171,8 @@ class DatasetState:
     runs: list[RefreshRun] = dataclasses.field(default_factory=list)
     history_lag: float = 0.0
     details_lag: float = 0.0
+    #: ``{table: [partition, ...]}`` when seeded; ``None``: unknown, so an enhanced refresh may name any table
+    tables: dict[str, list[str]] | None = None
 
     def history(self) -> list[RefreshRun]:
         """Runs, newest first."""
@@ -153,7 +187,21 @@ class DatasetState:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "workspace_id": self.workspace_id, "refreshable": self.refreshable,
                 "duration": self.duration, "outcome": self.outcome, "history_lag": self.history_lag,
-                "details_lag": self.details_lag}
+                "details_lag": self.details_lag,
+                "tables": None if self.tables is None else {k: list(v) for k, v in self.tables.items()}}
+
+    def unknown_object(self, objects: list[dict[str, str]]) -> str | None:
+        """What the first refresh object naming a table or partition this dataset lacks refers to, else None."""
+        if self.tables is None:
+            return None
+        known = {name.lower(): {p.lower() for p in parts} for name, parts in self.tables.items()}
+        for item in objects:  # names compare without case, as Analysis Services' object names do
+            table, partition = item["table"], item.get("partition")
+            if table.lower() not in known:
+                return f"table '{table}'"
+            if partition is not None and partition.lower() not in known[table.lower()]:
+                return f"partition '{partition}' of table '{table}'"
+        return None
 
 
 @dataclasses.dataclass
@@ -232,7 +280,7 @@ class PowerBIState:
     def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
                     duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,
                     error_message: str | None = None, history_lag: float = 0.0,
-                    details_lag: float = 0.0) -> DatasetState:
+                    details_lag: float = 0.0, tables: Any = None) -> DatasetState:
         with self.lock:
             ws = self.workspace(workspace)
             ds = DatasetState(id=check_guid(id or new_id(), "dataset id"), name=name, workspace_id=ws.id,
@@ -240,7 +288,8 @@ class PowerBIState:
                               duration=_check_duration(duration), outcome=_check_outcome(outcome),
                               error_code=error_code, error_message=error_message,
                               history_lag=_check_duration(history_lag, "history_lag"),
-                              details_lag=_check_duration(details_lag, "details_lag"))
+                              details_lag=_check_duration(details_lag, "details_lag"),
+                              tables=check_tables(tables, repr(name)))
             if any(ds.id in w.datasets for w in self.workspaces.values()):
                 msg = f"A dataset with id {ds.id} already exists in the emulator."
                 raise ValueError(msg)
@@ -270,6 +319,12 @@ class PowerBIState:
                 ds.error_code = error_code
             if error_message is not None:
                 ds.error_message = error_message
+
+    def set_tables(self, dataset: str, tables: Any) -> None:
+        """Seed (or with ``None`` forget) the tables and partitions of a dataset (see :func:`check_tables`)."""
+        with self.lock:
+            ds = self.dataset(dataset)
+            ds.tables = check_tables(tables, repr(ds.name))
 
     def add_history(self, dataset: str, *, status: str = "Completed", start: dt.datetime | None = None,
                     end: dt.datetime | None = None, duration: float | None = None, refresh_type: str = "Scheduled",

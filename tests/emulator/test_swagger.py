@@ -123,3 +123,18 @@ def test_fault_bodies_match_the_swagger(swagger: dict[str, Any], emu: Emulator, 
         if run.enhanced:
             details = api.get(f"{sales['base']}/refreshes/{run.request_id}")
             _check(swagger, "DatasetRefreshDetail", details.json())
+
+
+def test_table_bodies_match_the_swagger(swagger: dict[str, Any], emu: Emulator, api: Any,
+                                        sales: dict[str, str]) -> None:
+    """The tables listing validates against Tables; refusing a missing table or an unseeded listing, against the
+    error schema."""
+    refusals = [api.get(f"{sales['base']}/tables")]
+    emu.set_tables(sales["ds"], {"Orders": ["Orders-2025"], "Customers": None})
+    _check(swagger, "Tables", api.get(f"{sales['base']}/tables").json())
+    refusals.append(api.post(f"{sales['base']}/refreshes", json={"objects": [{"table": "Ordres"}]}))
+    refusals.append(api.post(f"{sales['base']}/refreshes",
+                             json={"objects": [{"table": "Orders", "partition": "Orders-2024"}]}))
+    assert [r.status_code for r in refusals] == [400, 400, 400]
+    for answer in refusals:
+        _check(swagger, "PowerBIApiErrorResponseDetail", answer.json()["error"])

@@ -2,7 +2,10 @@
 
 Checks, in order (later checks need the earlier ones): the connection's fields, a token (tenant and
 app), the workspaces the service principal can see, each workspace's capacity type, datasets and
-remaining refresh quota, and the drift between a workspace config file and Power BI.
+remaining refresh quota, and the drift between a workspace config file and Power BI, table names included
+where Power BI lists a model's tables (push datasets, and any dataset of the emulator seeded with tables).
+
+Every line's text starts in the same column, after ``[ok]``, ``[warn]``, ``[FAIL]`` or blanks (information).
 """
 
 from __future__ import annotations
@@ -46,11 +49,15 @@ class Check:
     fix: str | None = None
 
     def render(self) -> str:
-        marker = {"ok": "[ok]  ", "info": "      ", "warn": "[warn]", "fail": "[FAIL]"}[self.level]
+        marker = MARKERS[self.level]
         text = f"{marker} {self.message}"
         if self.fix:
-            text += f"\n       -> {self.fix}"
+            text += f"\n{' ' * (len(marker) + 1)}-> {self.fix}"
         return text
+
+
+#: The marker of each level, all as wide, so that every message starts in the same column.
+MARKERS = {"ok": "[ok]  ", "info": "      ", "warn": "[warn]", "fail": "[FAIL]"}
 
 
 @dataclass
@@ -170,17 +177,19 @@ def _check_workspace(report: DoctorReport, client: PowerBIClient, ws: Workspace)
     report.add("ok", f"workspace {ws.name!r} ({ws.id}) on {capacity}: {len(datasets)} dataset(s){': ' + names if names else ''}")
     for ds in datasets:
         if not ds.is_refreshable:
-            report.add("info", f"  {ds.name!r} is not refreshable (push/streaming dataset or no data source)")
+            report.add("info", f"{ws.name!r}/{ds.name!r} is not refreshable (push/streaming dataset or no data source)")
         elif not ws.is_on_dedicated_capacity:
             used = _refreshes_last_day(client, ws, ds)
             if used is not None:
                 left = max(SHARED_DAILY_REFRESHES - used, 0)
                 level = "warn" if left == 0 else "info"
-                report.add(level, f"  {ds.name!r}: {left} of {SHARED_DAILY_REFRESHES} daily refreshes left on shared capacity",
+                report.add(level, f"{ws.name!r}/{ds.name!r}: {left} of {SHARED_DAILY_REFRESHES} daily refreshes left on "
+                           "shared capacity",
                            "wait for the 24-hour window to roll, or move the workspace to a Premium/Fabric capacity"
                            if left == 0 else None)
     if ws.is_on_dedicated_capacity:
-        report.add("info", "  dedicated capacity: no daily limit on API refreshes; enhanced refresh (tables) available")
+        report.add("info", f"{ws.name!r} is on dedicated capacity: no daily limit on API refreshes; enhanced refresh "
+                   "(tables) available")
     return datasets
 
 
@@ -202,6 +211,49 @@ def _check_options(report: DoctorReport, path: Path, config: Mapping[str, Any], 
                    "remove refresh_options (plain whole-model refreshes) or move the workspace to a dedicated capacity")
         return True
     return False
+
+
+def _table_names(tables: Any) -> list[str]:
+    """The table names of a config's ``tables`` (a list of names, or a mapping of table to partitions)."""
+    if isinstance(tables, Mapping):
+        return [str(name) for name in tables]
+    if isinstance(tables, str):
+        return [tables]
+    return [str(name) for name in tables] if isinstance(tables, Iterable) else []
+
+
+def _check_tables(report: DoctorReport, client: PowerBIClient, path: Path, ws: Workspace, ds: Dataset,
+                  tables: Any) -> bool:
+    """Compare the configured tables with the model's, where Power BI lists them; return True on a mismatch.
+
+    Power BI's REST API lists the tables of push datasets only (``GET .../tables``) and has no listing for
+    other models short of a DAX query; for those the check is skipped, saying so. The emulator lists the
+    tables of any dataset seeded with them.
+    """
+    from pbi_taskflow.api import calls
+    from pbi_taskflow.errors import InvalidRequestError
+
+    request = calls.ApiRequest("GET", f"/groups/{ws.id}/datasets/{ds.id}/tables", "tables", "list tables",
+                               workspace=ws.name, dataset=ds.name)
+    wanted = _table_names(tables)
+    try:
+        listed = client.call(request).body
+    except (InvalidRequestError, PermissionDeniedError):
+        report.add("info", f"{path.name}: tables of {ds.name!r} not checked ({', '.join(wanted)}): Power BI lists "
+                   "the tables of push datasets only; a misspelt table makes the refresh fail with a 400 naming it")
+        return False
+    except PowerBIError as exc:
+        report.add("warn", f"{path.name}: tables of {ds.name!r} not checked: {exc}")
+        return False
+    known = [str(t.get("name")) for t in (listed or {}).get("value", []) if isinstance(t, Mapping)]
+    lowered = {name.lower() for name in known}
+    missing = [name for name in wanted if name.lower() not in lowered]
+    for name in missing:
+        report.add("fail", f"{path.name}: table {name!r} does not exist in dataset {ds.name!r}{_closest(name, known)}",
+                   "fix the table name in the config (Power BI refuses a refresh naming a missing table)")
+    if not missing:
+        report.add("ok", f"{path.name}: tables of {ds.name!r} exist: {', '.join(wanted)}")
+    return bool(missing)
 
 
 def _check_drift(report: DoctorReport, client: PowerBIClient, path: Path, workspaces: list[Workspace]) -> None:
@@ -245,6 +297,8 @@ def _check_drift(report: DoctorReport, client: PowerBIClient, path: Path, worksp
             report.add("fail", f"{path.name}: dataset {ds.name!r} lists tables, but table refreshes need a "
                        f"Premium/Fabric capacity and {ws.name!r} is on shared capacity",
                        "remove 'tables' (refresh the whole model) or move the workspace to a dedicated capacity")
+        elif tables:
+            drift = _check_tables(report, client, path, ws, ds, tables) or drift
     drift = _check_options(report, path, config, ws) or drift
     extra = sorted(d.name for d in datasets if d.id not in configured and d.is_refreshable)
     if extra:

@@ -125,3 +125,43 @@ def test_uri_form_of_the_connection_works(pbi_connection, emulator, monkeypatch,
     monkeypatch.setenv("AIRFLOW_CONN_AS_URI", uri)
     assert main(["doctor", "--conn-id", "as_uri"]) == 0
     assert "workspace 'Finance'" in capsys.readouterr().out
+
+
+def test_config_table_names_are_checked_where_power_bi_lists_them(pbi_connection, emulator, tmp_path, capsys):
+    """A misspelt table fails with a suggestion, existing tables pass, and a model without a tables listing
+    (Power BI lists push datasets only) is reported as not checked rather than passed or failed."""
+    _seed(emulator)
+    emulator.add_dataset("Finance", "Stock")
+    emulator.set_tables("Sales", {"Orders": ["Orders-2025"], "Customers": None})
+    config = tmp_path / "powerbi.yaml"
+    config.write_text("workspace: Finance\ndatasets:\n  - name: Sales\n    tables: [Ordres, customers]\n"
+                      "  - name: Stock\n    tables: [Levels]\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] powerbi.yaml: table 'Ordres' does not exist in dataset 'Sales' (did you mean 'Orders'?)" in out
+    assert "'customers'" not in out
+    assert ("powerbi.yaml: tables of 'Stock' not checked (Levels): Power BI lists the tables of push datasets only"
+            in out)
+    config.write_text("workspace: Finance\ndatasets:\n  - name: Sales\n    tables: [Orders, customers]\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "[ok]   powerbi.yaml: tables of 'Sales' exist: Orders, customers" in out
+    assert "powerbi.yaml matches Power BI" in out
+
+
+def test_every_finding_starts_in_the_same_column(pbi_connection, emulator, tmp_path, capsys):
+    """[warn] lines (and their fixes) line up with [ok], [FAIL] and information lines: one text column for all."""
+    _seed(emulator)
+    emulator.add_dataset("Team", "Live", refreshable=False)
+    for hours in range(1, 8):
+        emulator.add_history("Budget", status="Completed", ago=hours * 600)
+    config = tmp_path / "powerbi.yaml"
+    config.write_text("workspace: Finance\ndatasets:\n  - name: Sale\n")
+    assert main(["doctor", "--conn-id", pbi_connection, "--config", str(config)]) == 1
+    lines = capsys.readouterr().out.splitlines()[1:-1]  # between the heading and the verdict
+    markers = {line[:6] for line in lines}
+    assert {"[ok]  ", "[warn]", "[FAIL]", "      "} <= markers
+    assert "[warn] 'Team'/'Budget': 0 of 8 daily refreshes left on shared capacity" in lines
+    for line in lines:
+        assert line[:6] in ("[ok]  ", "[warn]", "[FAIL]", "      "), line
+        assert line[6] == " " and line[7] != " ", line

@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = commands.add_parser(
         "refresh", help="trigger refreshes and watch them live",
         description="Trigger refreshes of one or more datasets and watch them until they end. "
-        "Exit code 0 when all completed, 1 when any failed or timed out, 2 for usage/connection errors.",
+        "Exit code 0 when all completed; 1 when any failed, timed out or was refused by Power BI (daily quota, "
+        "a refresh already running, a missing table); 2 for usage and connection errors (unknown names, bad "
+        "connection, no token, no answer).",
     )
     refresh.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset (semantic model) names or ids")
     refresh.add_argument("--conn-id", default="powerbi_default", help="Airflow connection id (default: powerbi_default)")
@@ -129,12 +131,14 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _status_table(rows: list[tuple[Handle, RefreshState | None, float]]) -> Any:
     from rich.table import Table
 
+    from pbi_taskflow.status_log import display_status
+
     table = Table(title="Power BI refreshes", expand=False)
     for column in ("workspace", "dataset", "status", "elapsed", "refresh id", "error"):
         table.add_column(column)
     colours = {"Completed": "green", "Failed": "red", "Cancelled": "yellow", "Disabled": "yellow", "TimedOut": "red"}
     for handle, state, elapsed in rows:
-        status = state.status.value if state else "Starting"
+        status = display_status(state.status) if state else "Starting"
         colour = colours.get(status, "cyan")
         error = (state.error_code or "") if state else ""
         table.add_row(handle.workspace_name, handle.dataset_name, f"[{colour}]{status}[/{colour}]",
@@ -176,30 +180,41 @@ def watch_refreshes(client: PowerBIClient, handles: list[Handle], *, poll_interv
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from pbi_taskflow.doctor import connection_settings
-    from pbi_taskflow.errors import ConfigurationError, PowerBIError
+    from pbi_taskflow.errors import ConfigurationError, PowerBIError, PowerBIHTTPError
     from pbi_taskflow.models import Refresh
 
     console = Console()
     try:
         client = connection_settings(args.conn_id).build_client()
     except ConfigurationError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return EXIT_USAGE
     handles = []
+    refused: list[tuple[str, PowerBIError]] = []
     with client:
-        try:
-            for dataset in args.datasets:
-                target = client.resolve(Refresh(dataset, args.workspace, tables=args.table or None))
-                handles.append(client.trigger_refresh(target))
-                console.print(f"Started refresh {handles[-1].refresh_id} of {target.dataset_name!r} "
-                              f"in {target.workspace_name!r}")
+        try:  # every name first: a typo starts nothing
+            targets = [client.resolve(Refresh(dataset, args.workspace, tables=args.table or None))
+                       for dataset in args.datasets]
         except PowerBIError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            return EXIT_USAGE if not handles else EXIT_FAILED
-        if args.no_wait:
-            return EXIT_OK
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
+            return EXIT_USAGE
+        for target in targets:
+            try:
+                handles.append(client.trigger_refresh(target))
+            except PowerBIHTTPError as exc:  # Power BI refused this refresh (quota, one running, bad table ...)
+                refused.append((target.dataset_name, exc))
+                console.print(f"[red]{escape(target.dataset_name)}: Power BI refused the refresh: {escape(str(exc))}[/red]")
+                continue
+            except PowerBIError as exc:  # no answer or no token: nothing to do with this dataset
+                console.print(f"[red]error:[/red] {escape(str(exc))}")
+                return EXIT_USAGE if not handles else EXIT_FAILED
+            console.print(f"Started refresh {handles[-1].refresh_id} of {target.dataset_name!r} "
+                          f"in {target.workspace_name!r}")
+        if args.no_wait or not handles:
+            return EXIT_FAILED if refused else EXIT_OK
         try:
             states = watch_refreshes(client, handles, poll_interval=args.poll_interval, timeout=args.timeout,
                                      console=console)
@@ -214,9 +229,11 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         else:
             detail = ": ".join(x for x in (state.error_code, state.error_message) if x)
             console.print(f"[red]{handle.dataset_name}: {state.status.value}{' - ' + detail if detail else ''}[/red]")
-    if not failed:
+    for dataset, _ in refused:
+        console.print(f"[red]{escape(dataset)}: not refreshed (refused by Power BI, see above)[/red]")
+    if not failed and not refused:
         console.print(f"[green]All {len(handles)} refresh(es) completed.[/green]")
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed or refused else EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

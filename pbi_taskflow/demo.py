@@ -85,24 +85,26 @@ def _compact(message: str) -> str:
 
     The elapsed time is when the task saw the state, not the refresh's duration (the results table has that).
     """
-    from pbi_taskflow.status_log import parse_fields
+    from pbi_taskflow.status_log import display_status, parse_fields
 
     if "refresh state:" not in message:
         return message
     fields = parse_fields(message)
     extra = f", throttled {fields['throttled_s']} s" if fields.get("throttled_s") else ""
-    return (f"{fields.get('dataset') or '?'}: {fields.get('status') or '?'} "
+    return (f"{fields.get('dataset') or '?'}: {display_status(fields.get('status') or '?')} "
             f"(seen {fields.get('elapsed_s') or '?'} s after the start{extra})")
 
 
 def _results_table(results: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
+    from pbi_taskflow.status_log import display_status
+
     table = Table(title="Per-dataset results")
     for column in ("workspace", "dataset", "status", "duration", "refresh id", "error"):
         table.add_column(column)
     for r in results:
-        status = str(r.get("status"))
+        status = display_status(str(r.get("status")))
         colour = "green" if status == "Completed" else "red"
         duration = r.get("duration_s")
         table.add_row(str(r.get("workspace_name")), str(r.get("dataset_name")), f"[{colour}]{status}[/{colour}]",
@@ -141,6 +143,18 @@ def _card_texts(node: Any) -> list[str]:
     if isinstance(node, list):
         return [t for item in node for t in _card_texts(item)]
     return []
+
+
+#: How many texts of the alert the demo shows.
+ALERT_EXCERPT = 14
+
+
+def _alert_excerpt(texts: list[str], limit: int = ALERT_EXCERPT) -> list[str]:
+    """The first ``limit`` texts of the alert, as Teams shows them, and a line saying how many were left out."""
+    shown = [_rendered(text) for text in texts[:limit]]
+    if len(texts) > limit:
+        shown.append(f"... ({len(texts) - limit} more line(s) of the alert not shown here)")
+    return shown
 
 
 def _prepare_env(home: Path) -> None:
@@ -253,9 +267,10 @@ def _airflow_part(console: Any, project: Path, emu: Any, webhook: Any) -> int:
     if delivered:
         card = webhook.delivered[0].json
         texts = _card_texts(card)
-        console.print("5. Alert delivered to the Teams webhook stand-in (its texts as Teams shows them):")
-        for text in texts[:14]:
-            console.print(f"   | {_rendered(text)}", highlight=False, markup=False)
+        cut = f"; the first {ALERT_EXCERPT} of {len(texts)}" if len(texts) > ALERT_EXCERPT else ""
+        console.print(f"5. Alert delivered to the Teams webhook stand-in (its texts as Teams shows them{cut}):")
+        for text in _alert_excerpt(texts):
+            console.print(f"   | {text}", highlight=False, markup=False)
     else:
         console.print("[red]5. No alert arrived at the webhook.[/red]")
     ok = ok and failed.state == "failed" and delivered

@@ -21,7 +21,9 @@ from typing import Any
 
 from pbi_taskflow.models import Handle, RefreshResult, RefreshState
 
-__all__ = ["format_fields", "log_state", "log_throttle", "parse_fields", "redact_text", "summary_table"]
+__all__ = [
+    "display_status", "format_fields", "log_state", "log_throttle", "parse_fields", "redact_text", "summary_table",
+]
 
 STATE_PREFIX = "Power BI refresh state:"
 THROTTLE_PREFIX = "Power BI throttled:"
@@ -63,6 +65,20 @@ def redact_text(text: str | None, extra_secrets: tuple[str, ...] = ()) -> str | 
 
 
 
+#: Power BI's refresh history reports a standard refresh that is still running as ``Unknown``; people read ``Running``.
+_DISPLAY = {"Unknown": "Running"}
+
+
+def display_status(status: Any) -> str:
+    """A refresh status as a person should read it: ``Running`` for Power BI's in-progress ``Unknown``.
+
+    Only human-readable output uses it (status lines, summary table, CLI table, demo); records keep Power
+    BI's raw value (``RefreshResult.status``, the XCom results, ``record.pbi_refresh``, the refresh log).
+    """
+    text = str(getattr(status, "value", status))
+    return _DISPLAY.get(text, text)
+
+
 _BARE = re.compile(r"^[^\s\"=\\]+$")
 _PAIR = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 
@@ -96,7 +112,8 @@ def parse_fields(line: str) -> dict[str, str | None]:
 
 def _emit(logger: Any, level: int, prefix: str, fields: dict[str, Any]) -> None:
     fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
-    message = f"{prefix} {format_fields(fields)}"
+    shown = {**fields, "status": display_status(fields["status"])} if "status" in fields else fields
+    message = f"{prefix} {format_fields(shown)}"
     if isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
         logger.log(level, "%s", message, extra={"pbi_refresh": fields})
     else:
@@ -114,7 +131,8 @@ def log_state(
 ) -> None:
     """Log one state change of a refresh as a single structured line.
 
-    Terminal failures log at WARNING, everything else at INFO.
+    Terminal failures log at WARNING, everything else at INFO. The line shows Power BI's in-progress
+    ``Unknown`` as ``status=Running`` (:func:`display_status`); ``record.pbi_refresh`` keeps ``Unknown``.
 
     :param logger: the task's logger (a standard library logger or anything with ``.log(level, msg)``).
     :param handle: the refresh being watched.
@@ -179,7 +197,7 @@ def _row(result: RefreshResult) -> list[str]:
     return [
         result.workspace_name or result.workspace_id or "-",
         result.dataset_name or result.dataset_id or "-",
-        result.status.value,
+        display_status(result.status),
         _duration(result.duration_s),
         result.refresh_id or "-",
         result.error_code or ("" if result.succeeded else (result.reason or "-")),

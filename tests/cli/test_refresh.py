@@ -56,3 +56,29 @@ def test_watch_timeout_exits_1_and_leaves_the_refresh_running(finance, capsys):
     assert _refresh("Sales", "--timeout", "0.5") == 1
     assert "Sales: still running after 0.5 s" in capsys.readouterr().out
     assert finance.count("cancel") == 0
+
+
+def test_a_refresh_power_bi_refuses_exits_1_not_2(pbi_connection, emulator, clean_env, capsys):
+    """Power BI refusing the refresh itself (the shared capacity's daily quota) is an outcome, exit 1, not a usage
+    error; the other dataset is still refreshed and watched."""
+    emulator.add_workspace("Finance", dedicated=False)
+    emulator.add_dataset("Finance", "Sales", duration=0.3)
+    emulator.add_dataset("Finance", "Inventory", duration=0.3)
+    for hours in range(8):
+        emulator.add_history("Sales", status="Completed", refresh_type="ViaApi", ago=600 + hours * 600)
+    assert _refresh("Sales", "Inventory") == 1
+    out = capsys.readouterr().out
+    assert "Sales: Power BI refused the refresh" in out
+    assert "exceeded" in out
+    assert "Sales: not refreshed (refused by Power BI, see above)" in out
+    assert emulator.count("refresh_post") == 2
+    assert [r.status for r in emulator.requests if r.endpoint == "refresh_post"] == [400, 202]
+
+
+def test_a_running_refresh_shows_as_running_not_unknown(finance, capsys):
+    """The live table shows Power BI's in-progress `Unknown` (a standard refresh's history status) as Running."""
+    finance.set_refresh("Sales", duration=30)
+    assert _refresh("Sales", "--timeout", "0.5") == 1
+    out = capsys.readouterr().out
+    assert "Running" in out
+    assert "Unknown" not in out

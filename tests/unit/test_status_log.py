@@ -158,3 +158,21 @@ def test_status_line_hides_secrets_echoed_by_power_bi(caplog: pytest.LogCaptureF
     assert planted not in line
     assert "abc.def" not in line
     assert parse_fields(line)["error_message"] == "login *** failed; Bearer ***"
+
+
+def test_power_bis_in_progress_unknown_reads_running_but_records_keep_it(caplog: pytest.LogCaptureFixture) -> None:
+    """A standard refresh's history status `Unknown` (still running) shows as status=Running in the line and in
+    the summary table, while record.pbi_refresh and the result records keep Power BI's `Unknown`."""
+    logger = logging.getLogger("test.status")
+    state = RefreshState(status=RefreshStatus.UNKNOWN)
+    with caplog.at_level(logging.INFO, logger="test.status"):
+        log_state(logger, HANDLE, state, elapsed_s=3.0)
+    [record] = caplog.records
+    assert parse_fields(record.getMessage())["status"] == "Running"
+    assert "Unknown" not in record.getMessage()
+    assert record.pbi_refresh["status"] == RefreshStatus.UNKNOWN  # type: ignore[attr-defined]
+    running = _result(status=RefreshStatus.UNKNOWN, duration_s=None)
+    table = summary_table([running])
+    assert "Running" in table
+    assert "Unknown" not in table
+    assert running.to_dict()["status"] == "Unknown"

@@ -8,6 +8,7 @@ before it reaches a template.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ from pbi_taskflow.status_log import redact_text
 __all__ = ["auth_advice", "build_facts", "detect_event", "redact_text", "results_from_context"]
 
 EVENTS = ("failure", "retry", "success")
+#: The reason a retry gives a dataset it skips because an earlier try of the same run completed it.
+_EARLIER_TRY = re.compile(r"^completed in try \d+ of this DAG run")
 
 def _redact_tree(value: Any, extra: tuple[str, ...]) -> Any:
     if isinstance(value, str):
@@ -159,6 +162,11 @@ def _task(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _names(datasets: list[dict[str, Any]], limit: int = 3) -> str:
+    shown = ", ".join(f"{d['workspace']}/{d['dataset']}" for d in datasets[:limit])
+    return shown + (" ..." if len(datasets) > limit else "")
+
+
 _TITLES = {
     "failure": "Power BI refresh failed",
     "retry": "Power BI refresh failed, will retry",
@@ -173,9 +181,12 @@ def build_facts(
 
     Keys: ``event``, ``title``, ``summary``, ``dag_id``, ``task_id``, ``run_id``, ``try_number``,
     ``max_tries``, ``final`` (True when the error fails the task without its remaining retries, because
-    no retry can fix it), ``map_index``, ``log_url``, ``datasets`` (one dict per dataset, failed ones first),
-    ``failed`` (the failed ones), ``error`` (``type``, ``message``, ``code``, ``request_id`` or None) and ``auth``
-    (``client_id``, ``tenant_id``, ``code``, ``advice`` or None).
+    no retry can fix it), ``map_index``, ``log_url``, ``partial`` (a success with failed datasets, as
+    ``fail_policy="all"`` allows; the title then says so), ``datasets`` (one dict per dataset, failed ones
+    first), ``listed`` (``datasets`` without ``earlier``: the ones an alert lists one by one), ``earlier``
+    (the datasets a retry skipped because an earlier try of the run completed them), ``earlier_summary``
+    (one line naming them, or None), ``failed`` (the failed ones), ``error`` (``type``, ``message``, ``code``,
+    ``request_id`` or None) and ``auth`` (``client_id``, ``tenant_id``, ``code``, ``advice`` or None).
 
     :param context: the Airflow callback context.
     :param event: ``failure``, ``retry`` or ``success``; detected from the context when None.
@@ -198,11 +209,18 @@ def build_facts(
     auth = None
     if isinstance(exc, AuthenticationError):
         auth = {"client_id": exc.client_id, "tenant_id": exc.tenant_id, "code": exc.code, "advice": auth_advice(exc)}
+    earlier = [d for d in datasets if d["status"] == "Skipped" and _EARLIER_TRY.match(d["reason"] or "")]
+    listed = [d for d in datasets if d not in earlier]
+    partial = event == "success" and bool(failed)
     headline = title or ("Power BI authentication failed" if auth else _TITLES.get(event, _TITLES["failure"]))
+    if partial and not title:
+        headline = f"Power BI refresh succeeded with {len(failed)} of {len(datasets)} dataset(s) failed"
     where = f"{task['dag_id']}.{task['task_id']}"
     if failed:
-        names = ", ".join(f"{d['workspace']}/{d['dataset']}" for d in failed[:3]) + (" ..." if len(failed) > 3 else "")
+        names = _names(failed)
         summary = f"{len(failed)} of {len(datasets)} dataset(s) failed in {where}: {names}"
+        if partial:
+            summary += " (the task succeeded: its fail_policy fails it only when every dataset fails)"
     elif datasets:
         summary = f"{len(datasets)} dataset(s) refreshed by {where}"
     elif error:
@@ -215,7 +233,11 @@ def build_facts(
         "summary": summary,
         **task,
         "final": _no_retry(exc),
+        "partial": partial,
         "datasets": datasets,
+        "listed": listed,
+        "earlier": earlier,
+        "earlier_summary": f"{len(earlier)} completed in an earlier try: {_names(earlier)}" if earlier else None,
         "failed": failed,
         "error": error,
         "auth": auth,

@@ -51,8 +51,12 @@ def facts(**overrides: Any) -> dict[str, Any]:
         "failed": [failed],
         "error": {"type": "RefreshFailedError", "message": "failed", "code": None, "request_id": None},
         "auth": None,
+        "partial": False,
+        "earlier": [],
+        "earlier_summary": None,
     }
     base.update(overrides)
+    base.setdefault("listed", base["datasets"])
     return base
 
 

@@ -10,6 +10,7 @@ The keys are those of the ``pbi_taskflow`` Airflow connection: ``login`` (client
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -160,8 +161,11 @@ class ConnectionSettings:
         else:
             from pbi_taskflow._urls import require_https
 
-            _collect(problems, require_https, cloud.authority_host, "authority_host")
-            _collect(problems, require_https, cloud.api_root, "Power BI api_root")
+            # plain http even on loopback: every server these reach (and the emulator) speaks https only
+            _collect(problems, functools.partial(require_https, allow_loopback_http=False), cloud.authority_host,
+                     "authority_host")
+            _collect(problems, functools.partial(require_https, allow_loopback_http=False), cloud.api_root,
+                     "Power BI api_root")
         if problems:
             raise _invalid(where, problems)
         return cls(

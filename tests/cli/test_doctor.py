@@ -164,4 +164,22 @@ def test_every_finding_starts_in_the_same_column(pbi_connection, emulator, tmp_p
     assert "[warn] 'Team'/'Budget': 0 of 8 daily refreshes left on shared capacity" in lines
     for line in lines:
         assert line[:6] in ("[ok]  ", "[warn]", "[FAIL]", "      "), line
-        assert line[6] == " " and line[7] != " ", line
+        assert line[6] == " ", line
+        assert line[7] != " ", line
+
+
+def test_plain_http_api_root_on_loopback_fails_at_once(pbi_connection, emulator, monkeypatch, capsys):
+    """An http:// emulator address fails on the connection line, at once, saying to use https; no token is asked."""
+    import time
+
+    conn = emulator.airflow_conn()
+    conn["extra"]["api_root"] = emulator.api_root.replace("https://", "http://")
+    monkeypatch.setenv("AIRFLOW_CONN_PLAIN", json.dumps(conn))
+    started = time.monotonic()
+    assert main(["doctor", "--conn-id", "plain"]) == 1
+    assert time.monotonic() - started < 5
+    out = capsys.readouterr().out
+    assert "[FAIL] connection 'plain': Refusing plain-http Power BI api_root" in out
+    assert emulator.api_root in out
+    assert "token:" not in out
+    assert emulator.count("token") == 0

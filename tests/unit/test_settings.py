@@ -132,3 +132,18 @@ def test_build_client_carries_allow_list_timeout_and_conn_id():
     assert client.timeout == (10.0, 45.0)
     assert client.conn_id == "pbi"
     assert SECRET not in repr(client)
+
+
+@pytest.mark.parametrize("field", ["api_root", "authority_host"])
+@pytest.mark.parametrize("host", ["127.0.0.1:8443", "localhost:8443", "[::1]:8443"])
+def test_plain_http_on_loopback_is_refused_up_front(field, host):
+    """http:// on loopback is refused like any plain http, naming the https URL to use, instead of being accepted
+    and then failing every call slowly against a server that speaks TLS only (the emulator, Power BI, Entra ID)."""
+    path = "/v1.0/myorg" if field == "api_root" else ""
+    mapping = {"login": CLIENT, "password": SECRET, "extra": {"tenant_id": TENANT, field: f"http://{host}{path}"}}
+    with pytest.raises(ConfigurationError) as info:
+        ConnectionSettings.from_mapping(mapping, conn_id="pbi")
+    [problem] = info.value.problems  # type: ignore[attr-defined]
+    assert problem.startswith(f"Refusing plain-http {'Power BI api_root' if field == 'api_root' else field}")
+    assert "answer https only" in problem
+    assert f"'https://{host}{path}'" in problem

@@ -107,6 +107,9 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             outlets.append(alias)
         super().__init__(outlets=outlets, **kwargs)
         self.refreshes = refreshes
+        if conn_id is not None and (not isinstance(conn_id, str) or not conn_id.strip()):
+            msg = f"Invalid conn_id {conn_id!r}: expected the id of an Airflow connection, e.g. 'powerbi_default'."
+            raise ConfigurationError(msg)
         self.conn_id = conn_id or option("default_conn_id", "powerbi_default")
         self.workspace = workspace
         if not isinstance(wait, bool):

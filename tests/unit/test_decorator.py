@@ -71,6 +71,8 @@ def _build(**kwargs: Any) -> Any:
         ({"powerbi_timeout": "25:00:00"}, "timeout"),
         ({"wait": "yes"}, "wait"),
         ({"cancel_on_kill": "no"}, "cancel_on_kill"),
+        ({"conn_id": 5}, "Invalid conn_id 5: expected the id of an Airflow connection"),
+        ({"conn_id": "  "}, "Invalid conn_id"),
     ],
 )
 def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], fragment: str) -> None:

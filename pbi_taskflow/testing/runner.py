@@ -115,7 +115,11 @@ class DagRunResult:
         return self.xcoms.get((task_id, key, map_index), default)
 
     def logs(self, task_id: str | None = None) -> str:
-        """The captured log lines of one task (all tries and map indexes), or of the whole run."""
+        """The captured log of one task (all tries and map indexes), or of the whole run, as one string.
+
+        The lines are joined with ``\n``: test with ``"text" in result.logs("refresh")``, or take
+        ``result.logs("refresh").splitlines()`` for a list of lines.
+        """
         return self.lines.text(task_id)
 
     def __str__(self) -> str:

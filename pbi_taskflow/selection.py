@@ -15,7 +15,8 @@ ACCEPTED_SHAPES = (
     "None or an empty collection (nothing to refresh); "
     "a dataset name or id (str); "
     "a Refresh(dataset, workspace=None, tables=..., partitions=..., <options>); "
-    "a mapping {dataset: [table, ...] or None for the whole model}; "
+    "a mapping {dataset: None for the whole model, a table, a list of tables, "
+    "or {table: a partition, a list of partitions or None}}; "
     "or a list/tuple/set/generator mixing these"
 )
 

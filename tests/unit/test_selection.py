@@ -107,3 +107,30 @@ def test_refresh_objects_are_value_types() -> None:
     """Merging keeps RefreshObject identity so a table listed twice appears once."""
     [refresh] = normalize([{"R": ["T"]}, {"R": ["T"]}], default_workspace="W")
     assert refresh.options.objects == (RefreshObject("T"),)
+
+
+def test_every_shape_in_the_decorator_docs_table_is_accepted() -> None:
+    """Each literal return value docs/decorator.md lists is accepted, with the tables and partitions it says."""
+    import ast
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "decorator.md").read_text(encoding="utf-8")
+    table = doc[doc.index("| Return value | Meaning |"):doc.index("## Arguments")]
+    literals = []
+    for cell in (row.split("|")[1] for row in table.splitlines()[2:] if row.startswith("|")):
+        for code in re.findall(r"`([^`]+)`", cell):
+            try:
+                literals.append(ast.literal_eval(code))
+            except (ValueError, SyntaxError):
+                continue  # Refresh(...), "3f1c…": not literals
+    assert {"Sales": "Fact"} in literals
+    assert {"Sales": {"Fact": "2025"}} in literals
+    for value in literals:
+        normalize(value, default_workspace="Finance")
+    [one_table] = normalize({"Sales": "Fact"}, default_workspace="Finance")
+    assert [(o.table, o.partition) for o in one_table.options.objects] == [("Fact", None)]
+    [one_partition] = normalize({"Sales": {"Fact": "2025"}}, default_workspace="Finance")
+    assert [(o.table, o.partition) for o in one_partition.options.objects] == [("Fact", "2025")]
+    [mixed] = normalize({"Sales": {"Fact": ["2025", "2026"], "Dim": None}}, default_workspace="Finance")
+    assert [(o.table, o.partition) for o in mixed.options.objects] == [("Fact", "2025"), ("Fact", "2026"), ("Dim", None)]

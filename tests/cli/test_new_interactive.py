@@ -115,3 +115,21 @@ def test_answers_given_on_the_command_line_become_the_defaults(tmp_path):
     assert "[6/13] Power BI workspace (name or id) [Ops]:" in proc.stdout
     answers = _answers(tmp_path, "given")
     assert (answers["workspace"], answers["auth_method"]) == ("Ops", "federated")
+
+
+def test_the_docs_list_exactly_the_choice_values_the_prompt_accepts():
+    """docs/scaffolding.md names, for each choice question, the values the template (and so the prompt) offers."""
+    import re
+
+    from pbi_taskflow.scaffold import template_dir
+
+    choices = {k: v for k, v in json.loads((template_dir() / "cookiecutter.json").read_text()).items()
+               if isinstance(v, list)}
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "scaffolding.md").read_text()
+    assert set(choices) == {"auth_method", "alert_channel", "deferrable"}
+    for key, values in choices.items():
+        [row] = [line for line in doc.splitlines() if line.startswith(f"| `{key}` |")]
+        meaning = row.split("|")[3]
+        documented = [v for v in re.findall(r"`([a-z_]+)`", meaning) if v in values or v.isidentifier()]
+        assert sorted(set(documented) & set(values)) == sorted(values), key
+        assert f"`{values[0]}`" in row.split("|")[2], f"{key}: default"

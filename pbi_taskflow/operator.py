@@ -368,6 +368,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         from pbi_taskflow.execution import RefreshRun
 
         if timed_out and waiter is not None:
+            self.log.info("The task's timeout of %.0f s passed: reading the status of every unfinished refresh once "
+                          "more.", self.policy.timeout or 0.0)
             waiter.final_check()  # only a refresh still running at the deadline is TimedOut
             timed_out = not (run.done or (started_only and not run.pending and not run.probes))
         if timed_out:

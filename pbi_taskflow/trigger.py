@@ -28,7 +28,7 @@ from pbi_taskflow.errors import PowerBIError
 from pbi_taskflow.execution import RefreshRun
 from pbi_taskflow.models import RefreshState
 from pbi_taskflow.policy import RefreshPolicy
-from pbi_taskflow.waiter import apply_observation, apply_probe
+from pbi_taskflow.waiter import apply_observation, apply_probe, track
 
 
 class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
@@ -98,6 +98,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                 return self._event("timeout", run)
             if run.pending and run.free_slots(policy):
                 return self._event("start", run)
+            track(run, plan, policy, now)  # a settled probe may hand over to a refresh to watch
             due = plan.next_due()
             if due is not None and due > now:
                 limit = run.deadline if run.deadline is not None else due

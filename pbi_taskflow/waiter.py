@@ -86,11 +86,7 @@ class Waiter:
         self._track()
 
     def _track(self) -> None:
-        for key in self.run.watched():
-            if key not in self.plan.due:
-                handle = self.run.watched_handle(key)
-                schedule = self.policy.schedule(self.run.expected.get(handle.dataset_id))
-                self.plan.add(key, schedule, self.run.started.get(key, self.clock()))
+        track(self.run, self.plan, self.policy, self.clock())
 
     def wait(self, *, until_started: bool = False) -> bool:
         """Poll until every refresh is done; return False when the deadline passed first.
@@ -160,6 +156,14 @@ class Waiter:
                     self.poll(key, now)
                 except PowerBIError as exc:
                     self.logger.warning("Could not read the status of refresh %s at the deadline: %s", key, exc)
+
+
+def track(run: RefreshRun, plan: WatchPlan, policy: RefreshPolicy, now: float) -> None:
+    """Schedule status calls for everything the run watches that the plan does not know yet."""
+    for key in run.watched():
+        if key not in plan.due:
+            handle = run.watched_handle(key)
+            plan.add(key, policy.schedule(run.expected.get(handle.dataset_id)), run.started.get(key, now))
 
 
 def apply_observation(
@@ -325,4 +329,4 @@ def apply_probe(
     return True
 
 
-__all__ = ["DENIED_LIMIT", "Waiter", "apply_observation", "apply_probe"]
+__all__ = ["DENIED_LIMIT", "Waiter", "apply_observation", "apply_probe", "track"]

@@ -89,6 +89,7 @@ def test_refresh_ending_before_the_deadline_is_reported_completed_not_cancelled(
     result = run_dag(dag)
     assert result.state == "success", result.logs()
     assert _statuses(result) == {"Revenue": "Completed"}
+    assert "reading the status of every unfinished refresh once more" in result.logs("refresh")
     assert sales.count("cancel") == 0
 
 
@@ -186,6 +187,22 @@ def test_foreign_refresh_racing_a_dropped_post_is_never_adopted_as_ours_nor_canc
                   timeout=1.5, retries=0)
     result = run_dag(dag)
     assert result.task_states["refresh"] == "failed"
+    assert sales.count("refresh_post") == 1
+    assert sales.count("cancel") == 0
+
+
+def test_deferred_task_follows_the_foreign_refresh_its_lost_request_ran_into(
+    sales: Any, make_dag: Any, run_dag: Any
+) -> None:
+    """Deferred: the trigger settles the unanswered request (someone else's refresh is running), attaches to that
+    refresh as if_running='attach' says and watches it to its end; it is reported, never cancelled."""
+    sales.inject("refresh_post", "race_drop", refresh_type="OnDemand", duration=1.0)
+    dag = _single("race_drop_deferred", make_dag, "Revenue", if_running="attach", deferrable=True, timeout=20)
+    result = run_dag(dag)
+    assert result.state == "success", result.logs()
+    [record] = result.xcom("refresh")
+    assert record["status"] == "Completed"
+    assert "timeout of 20 s passed" not in result.logs("refresh")  # seen ending by the trigger, not at the deadline
     assert sales.count("refresh_post") == 1
     assert sales.count("cancel") == 0
 

@@ -60,10 +60,14 @@ def test_triggers_in_one_loop_never_block_it_and_share_one_token_and_client(sale
     Connection lookup, settings, credentials, the CA bundle's TLS context and tokens are all set up off
     the loop; the triggers share one pooled client, which the last one closes.
     """
+    from pbi_taskflow._compat import aget_connection
     from pbi_taskflow._httppool import clear_ssl_contexts, shared_pool
 
     triggers = _triggers(sales)
     clear_ssl_contexts()  # the TLS context is built during the run, as in a fresh triggerer
+    # Airflow's first connection lookup imports its supervisor module (~50 ms, on the loop); a triggerer
+    # has imported it before it runs any trigger.
+    asyncio.run(aget_connection("powerbi_default"))
     slow = _SlowCallbacks()
     asyncio_log = logging.getLogger("asyncio")
     asyncio_log.addHandler(slow)

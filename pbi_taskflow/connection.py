@@ -58,8 +58,10 @@ def settings_from_connection(conn: Any) -> ConnectionSettings:
 
 _SECRET_EXTRAS = (
     "certificate",
+    "private_key",
     "certificate_password",
     "extra__pbi_taskflow__certificate",
+    "extra__pbi_taskflow__private_key",
     "extra__pbi_taskflow__certificate_password",
 )
 

@@ -8,6 +8,116 @@ from __future__ import annotations
 
 from typing import Any
 
+_OPTIONAL = ["string", "null"]
+_ADVANCED = "Advanced: overrides and limits"
+_CERTIFICATE = "Certificate auth"
+_IDENTITY = "Federated and managed identity auth"
+
+#: The connection form's extra fields (Airflow 3.2+ renders them from here; 3.0-3.1 from the hook's widgets).
+#: Nothing is required by the form itself: which fields an auth method needs is checked by the hook, which
+#: treats an empty or null field as unset, so a field left empty never changes behaviour.
+_CONN_FIELDS: dict[str, Any] = {
+    "tenant_id": {
+        "label": "Tenant ID",
+        "description": "Directory (tenant) ID (a GUID) or verified domain of the Entra ID tenant, e.g. "
+        "contoso.onmicrosoft.com. Needed by every auth method except managed identity.",
+        "schema": {"type": _OPTIONAL},
+    },
+    "auth_method": {
+        "label": "Auth method",
+        "description": "How the app authenticates. Client secret: fill Client ID and Client Secret above. "
+        "Certificate: the PEM or its path under 'Certificate auth'. Federated: a workload-identity token "
+        "file. Managed identity: the identity of the machine running the task.",
+        "schema": {
+            "type": _OPTIONAL,
+            "enum": ["secret", "certificate", "federated", "managed_identity"],
+            "values_display": {
+                "secret": "Client secret",
+                "certificate": "Certificate",
+                "federated": "Federated token (workload identity)",
+                "managed_identity": "Managed identity",
+            },
+            "default": "secret",
+        },
+    },
+    "cloud": {
+        "label": "Cloud",
+        "description": "Where the Power BI tenant lives: sets the Entra ID authority, the API root, the token "
+        "scope and the portal links.",
+        "schema": {
+            "type": _OPTIONAL,
+            "enum": ["public", "usgov", "usgovhigh", "usgovdod", "china"],
+            "values_display": {
+                "public": "Public (app.powerbi.com)",
+                "usgov": "US Government GCC (app.powerbigov.us)",
+                "usgovhigh": "US Government GCC High (app.high.powerbigov.us)",
+                "usgovdod": "US Government DoD (app.mil.powerbigov.us)",
+                "china": "China, 21Vianet (app.powerbi.cn)",
+            },
+            "default": "public",
+        },
+    },
+    # Stored as ``private_key``: Airflow redacts extras by key name, and "certificate" is not one it hides.
+    "private_key": {
+        "label": "Private key and certificate (PEM)",
+        "description": "Inline PEM holding the private key and the certificate (pasted line breaks become "
+        "spaces; that is fine). Or use Certificate path.",
+        "schema": {"type": _OPTIONAL, "format": "password", "section": _CERTIFICATE},
+    },
+    "certificate_path": {
+        "label": "Certificate path",
+        "description": "Path, on the machines running the tasks, of a PEM file holding the private key and the "
+        "certificate.",
+        "schema": {"type": _OPTIONAL, "section": _CERTIFICATE},
+    },
+    "certificate_password": {
+        "label": "Certificate password",
+        "description": "Passphrase of the private key, if it is encrypted.",
+        "schema": {"type": _OPTIONAL, "format": "password", "section": _CERTIFICATE},
+    },
+    "federated_token_file": {
+        "label": "Federated token file",
+        "description": "File holding the federated (OIDC) assertion; empty: $AZURE_FEDERATED_TOKEN_FILE.",
+        "schema": {"type": _OPTIONAL, "section": _IDENTITY},
+    },
+    "managed_identity_client_id": {
+        "label": "Managed identity client ID",
+        "description": "Client ID of a user-assigned managed identity; empty: the system-assigned identity "
+        "(or Client ID above, when set).",
+        "schema": {"type": _OPTIONAL, "section": _IDENTITY},
+    },
+    "allowed_workspaces": {
+        "label": "Allowed workspaces",
+        "description": "Comma-separated workspace names or IDs this connection may refresh; empty allows all.",
+        "schema": {"type": _OPTIONAL, "section": _ADVANCED},
+    },
+    "timeout": {
+        "label": "HTTP timeout (s)",
+        "description": "Read timeout of each HTTP call to Power BI, in seconds; empty: the default.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "section": _ADVANCED},
+    },
+    "ca_bundle": {
+        "label": "CA bundle",
+        "description": "Path of a PEM file of certificate authorities to trust (TLS-inspecting proxies).",
+        "schema": {"type": _OPTIONAL, "section": _ADVANCED},
+    },
+    "api_root": {
+        "label": "API root override",
+        "description": "Power BI REST root, e.g. https://api.powerbi.com/v1.0/myorg; empty: the cloud's.",
+        "schema": {"type": _OPTIONAL, "section": _ADVANCED},
+    },
+    "authority_host": {
+        "label": "Authority host override",
+        "description": "Entra ID host, e.g. https://login.microsoftonline.com; empty: the cloud's.",
+        "schema": {"type": _OPTIONAL, "section": _ADVANCED},
+    },
+    "scope": {
+        "label": "Scope override",
+        "description": "Token scope, e.g. https://analysis.windows.net/powerbi/api/.default; empty: the cloud's.",
+        "schema": {"type": _OPTIONAL, "section": _ADVANCED},
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Describe pbi_taskflow to Airflow: task decorator, connection type, trigger, notifiers and config."""
@@ -39,89 +149,7 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "client secret value (not its id); leave empty for other auth methods",
                     },
                 },
-                "conn-fields": {
-                    "tenant_id": {
-                        "label": "Tenant ID",
-                        "description": "Directory (tenant) id or domain of the Entra ID tenant.",
-                        "schema": {"type": "string"},
-                    },
-                    "auth_method": {
-                        "label": "Auth method",
-                        "description": "How the app authenticates: client secret, certificate, "
-                        "federated token (workload identity) or managed identity.",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["secret", "certificate", "federated", "managed_identity"],
-                            "default": "secret",
-                        },
-                    },
-                    "certificate": {
-                        "label": "Certificate (PEM)",
-                        "description": "Inline PEM holding the private key and the certificate.",
-                        "schema": {"type": "string", "format": "password"},
-                    },
-                    "certificate_path": {
-                        "label": "Certificate path",
-                        "description": "Path of a PEM file holding the private key and the certificate.",
-                        "schema": {"type": "string"},
-                    },
-                    "certificate_password": {
-                        "label": "Certificate password",
-                        "description": "Passphrase of the private key, if it is encrypted.",
-                        "schema": {"type": "string", "format": "password"},
-                    },
-                    "federated_token_file": {
-                        "label": "Federated token file",
-                        "description": "File holding the federated (OIDC) assertion; "
-                        "defaults to $AZURE_FEDERATED_TOKEN_FILE.",
-                        "schema": {"type": "string"},
-                    },
-                    "managed_identity_client_id": {
-                        "label": "Managed identity client ID",
-                        "description": "Client id of a user-assigned managed identity; empty for system-assigned.",
-                        "schema": {"type": "string"},
-                    },
-                    "cloud": {
-                        "label": "Cloud",
-                        "description": "Sovereign cloud preset for authority, API root and scope.",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["public", "usgov", "usgovhigh", "usgovdod", "china"],
-                            "default": "public",
-                        },
-                    },
-                    "api_root": {
-                        "label": "API root override",
-                        "description": "Power BI REST root, e.g. https://api.powerbi.com/v1.0/myorg.",
-                        "schema": {"type": "string", "format": "url"},
-                    },
-                    "authority_host": {
-                        "label": "Authority host override",
-                        "description": "Entra ID host, e.g. https://login.microsoftonline.com.",
-                        "schema": {"type": "string", "format": "url"},
-                    },
-                    "scope": {
-                        "label": "Scope override",
-                        "description": "Token scope, e.g. https://analysis.windows.net/powerbi/api/.default.",
-                        "schema": {"type": "string"},
-                    },
-                    "ca_bundle": {
-                        "label": "CA bundle",
-                        "description": "Path of a PEM file of certificate authorities to trust.",
-                        "schema": {"type": "string"},
-                    },
-                    "allowed_workspaces": {
-                        "label": "Allowed workspaces",
-                        "description": "Comma-separated workspace names or ids this connection may refresh; "
-                        "empty allows all.",
-                        "schema": {"type": "string"},
-                    },
-                    "timeout": {
-                        "label": "HTTP timeout (s)",
-                        "description": "Read timeout of each HTTP call to Power BI, in seconds.",
-                        "schema": {"type": ["number", "null"], "minimum": 1},
-                    },
-                },
+                "conn-fields": _CONN_FIELDS,
             }
         ],
         "triggers": [

@@ -1,7 +1,8 @@
 """Connection settings: one validated, secret-safe record from an Airflow connection or a mapping.
 
 The keys are those of the ``pbi_taskflow`` Airflow connection: ``login`` (client id), ``password``
-(client secret) and the extras ``tenant_id``, ``auth_method``, ``certificate``, ``certificate_path``,
+(client secret) and the extras ``tenant_id``, ``auth_method``, ``private_key`` (inline PEM; the connection
+form's key, redacted by Airflow; ``certificate`` is read too), ``certificate_path``,
 ``certificate_password``, ``certificate_thumbprint``, ``federated_token_file``,
 ``managed_identity_client_id``, ``cloud``, ``authority_host``, ``api_root``, ``scope``, ``ca_bundle``,
 ``allowed_workspaces`` and ``timeout``. Extras may also carry the ``extra__pbi_taskflow__`` prefix.
@@ -36,6 +37,8 @@ _ALIASES = {
     "tenant": "tenant_id",
     "tenantid": "tenant_id",
     "certificate_pem": "certificate",
+    # The connection form's key for the inline PEM: a name Airflow's secret masker redacts in the UI and API.
+    "private_key": "certificate",
     "thumbprint": "certificate_thumbprint",
     "token_file": "federated_token_file",
 }
@@ -148,8 +151,9 @@ class ConnectionSettings:
                 "Value (or choose auth_method 'certificate', 'federated' or 'managed_identity')."
             )
         if method == "certificate" and not (flat.get("certificate") or flat.get("certificate_path")):
-            problems.append("Missing certificate: auth_method is 'certificate', so set the extra 'certificate' "
-                            "(inline PEM) or 'certificate_path'.")
+            problems.append("Missing certificate: auth_method is 'certificate', so set the extra 'private_key' "
+                            "(inline PEM with the key and the certificate; 'certificate' is read too) or "
+                            "'certificate_path'.")
         allowed = _collect(problems, _allowed, flat.get("allowed_workspaces"))
         timeout = _collect(problems, _timeout, flat.get("timeout"))
         values = {key: _opt(flat.get(key)) for key in ("cloud", "authority_host", "api_root", "scope")}
@@ -259,7 +263,7 @@ def _flatten(mapping: Mapping[str, Any]) -> dict[str, Any]:
         key = key.strip()
         key = key.removeprefix(_PREFIX)
         key = _ALIASES.get(key.lower(), key.lower())
-        if key in _FIELDS and value not in (None, ""):
+        if key in _FIELDS and not _blank(value):
             flat[key] = value
 
     extra = mapping.get("extra") or mapping.get("extra_dejson")
@@ -276,6 +280,11 @@ def _flatten(mapping: Mapping[str, Any]) -> dict[str, Any]:
         if key not in ("extra", "extra_dejson"):
             put(str(key), value)
     return flat
+
+
+def _blank(value: Any) -> bool:
+    """An unset field: None, or a string of nothing but whitespace (what a form leaves in a field not filled)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _collect(problems: list[str], check: Callable[..., T], *args: Any) -> T | None:

@@ -42,7 +42,7 @@ def test_connection_form_covers_every_documented_field() -> None:
     for name in (
         "tenant_id",
         "auth_method",
-        "certificate",
+        "private_key",
         "certificate_path",
         "federated_token_file",
         "cloud",
@@ -53,7 +53,66 @@ def test_connection_form_covers_every_documented_field() -> None:
         "allowed_workspaces",
     ):
         assert name in fields, name
-    assert fields["certificate"]["schema"]["format"] == "password"
+    assert fields["private_key"]["schema"]["format"] == "password"
+
+
+def _conn_fields() -> dict:
+    [conn] = get_provider_info()["connection-types"]
+    return conn["conn-fields"]
+
+
+def _nullable(schema: dict) -> bool:
+    kind = schema.get("type")
+    return isinstance(kind, list) and "null" in kind
+
+
+def test_no_extra_field_is_required_by_the_form() -> None:
+    """Airflow's form requires every field whose schema type does not allow null: none of ours may be."""
+    required = [name for name, field in _conn_fields().items() if not _nullable(field["schema"])]
+    assert required == []
+
+
+def test_choices_are_drop_downs_with_a_listed_default_and_labels() -> None:
+    """Auth method and cloud are enums whose default is one of the choices, each choice with a display label."""
+    fields = _conn_fields()
+    for name, default in (("auth_method", "secret"), ("cloud", "public")):
+        schema = fields[name]["schema"]
+        assert schema["default"] == default
+        assert default in schema["enum"]
+        assert set(schema["values_display"]) == set(schema["enum"])
+    from pbi_taskflow.clouds import CLOUDS
+    from pbi_taskflow.settings import AUTH_METHODS
+
+    assert fields["auth_method"]["schema"]["enum"] == list(AUTH_METHODS)
+    assert fields["cloud"]["schema"]["enum"] == list(CLOUDS)
+    for cloud, label in fields["cloud"]["schema"]["values_display"].items():
+        assert CLOUDS[cloud].portal_url.removeprefix("https://") in label
+
+
+def test_secret_fields_are_masked_in_the_form_and_redacted_by_airflow() -> None:
+    """Secrets are password inputs, and their keys are ones Airflow's masker hides in the UI, API and logs."""
+    from pbi_taskflow.auth._masking import masker
+
+    module = masker()
+    assert module is not None
+    should_hide_value_for_key = module.should_hide_value_for_key
+    fields = _conn_fields()
+    secrets = {name for name, field in fields.items() if field["schema"].get("format") == "password"}
+    assert secrets == {"private_key", "certificate_password"}
+    for name in secrets:
+        assert should_hide_value_for_key(name), name
+    # "token" in its name: Airflow hides this path too (editing keeps it, as for every redacted extra).
+    also_hidden = {"federated_token_file"}
+    for name in set(fields) - secrets - also_hidden:
+        assert not should_hide_value_for_key(name), f"{name} would show as *** although it is no secret"
+
+
+def test_every_form_field_is_read_by_the_hook() -> None:
+    """Each extra the form saves is a key the connection settings read (no field the hook ignores)."""
+    from pbi_taskflow.settings import _ALIASES, _FIELDS
+
+    for name in _conn_fields():
+        assert _ALIASES.get(name, name) in _FIELDS, name
 
 
 def test_package_name_is_canonical_and_decorator_registered() -> None:

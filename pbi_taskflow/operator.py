@@ -18,6 +18,7 @@ from pbi_taskflow._config import airflow_conf, option, or_default, seconds_or_no
 from pbi_taskflow._failfast import failing_fast
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
 from pbi_taskflow.lineage import ALIAS_NAME
+from pbi_taskflow.links import PowerBIDatasetLink, PowerBIWorkspaceLink
 from pbi_taskflow.policy import RefreshPolicy
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     #: Run-time objects (HTTP client, kill flag) are shared, not deep-copied, when Airflow copies the task.
     shallow_copy_attrs: Sequence[str] = ("_client_obj", "_killed", "_run_state", "_context")
     ui_color = "#F2C811"
+    #: Buttons on the task instance page that open the refreshed model and its workspace in Power BI.
+    operator_extra_links = (PowerBIDatasetLink(), PowerBIWorkspaceLink())
 
     #: Clock and sleep of the worker-side wait (replaced in benchmarks by the emulator's clock).
     clock: Callable[[], float] = staticmethod(time.time)

@@ -152,6 +152,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": _CONN_FIELDS,
             }
         ],
+        "extra-links": ["pbi_taskflow.links.PowerBIDatasetLink", "pbi_taskflow.links.PowerBIWorkspaceLink"],
         "triggers": [
             {"integration-name": "Power BI", "python-modules": ["pbi_taskflow.trigger"]},
         ],

@@ -207,8 +207,9 @@ def _row(result: RefreshResult) -> list[str]:
 def summary_table(results: Sequence[RefreshResult | Mapping[str, Any]]) -> str:
     """A compact fixed-width table of every dataset of a task, one row each, for the end-of-task log.
 
-    The table has a header row, a rule, one row per dataset and a closing count; the caller adds its
-    own heading (the refresh task logs it under ``Power BI refresh summary:``).
+    The table has a header row, a rule, one row per dataset and a closing count, then each dataset's page
+    in the Power BI portal; the caller adds its own heading (the refresh task logs it under
+    ``Power BI refresh summary:``).
 
     :param results: :class:`~pbi_taskflow.models.RefreshResult` records (or their ``to_dict()`` form).
     """
@@ -222,4 +223,9 @@ def summary_table(results: Sequence[RefreshResult | Mapping[str, Any]]) -> str:
         lines.append(" ".join(_cell(text, width) for text, (_, width) in cells).rstrip())
     ok = sum(1 for r in records if r.succeeded)
     lines.append(f"{ok} of {len(records)} dataset(s) succeeded.")
+    links = [r for r in records if r.web_url]
+    if links:
+        lines.append("Open in Power BI:")
+        lines.extend(f"  {r.workspace_name or r.workspace_id} / {r.dataset_name or r.dataset_id}: {r.web_url}"
+                     for r in links)
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Browser tests of pbi_taskflow in Airflow's UI."""

@@ -71,13 +71,14 @@ class Probe:
         return cls(target=target_from_dict(data["target"]), requested_at=str(data["requested_at"]),
                    attempt=int(data.get("attempt") or 1), known=tuple(data.get("known") or ()))
 
-    def handle(self, refresh_id: str, *, attached: bool = False) -> Handle:
+    def handle(self, refresh_id: str, *, attached: bool = False, note: str | None = None) -> Handle:
         """The handle of the refresh this request started (``refresh_id``)."""
         target = self.target
         return Handle(
             workspace_id=target.workspace_id, workspace_name=target.workspace_name, dataset_id=target.dataset_id,
             dataset_name=target.dataset_name, refresh_id=refresh_id,
             kind="enhanced" if self.enhanced else "standard", requested_at=self.requested_at, attached=attached,
+            note=note,
         )
 
     def placeholder(self) -> Handle:

@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from pbi_taskflow.models import RefreshStatus
-
 try:
     from airflow.sdk import BaseOperatorLink
 except ImportError:  # pragma: no cover - every supported Airflow has it
@@ -53,6 +51,8 @@ def records_of(value: Any) -> list[Mapping[str, Any]]:
 
 
 def _succeeded(record: Mapping[str, Any]) -> bool:
+    from pbi_taskflow.models import RefreshStatus  # not at import: DAG files import the operator, and this module
+
     return RefreshStatus.parse(str(record.get("status") or "")).is_success
 
 

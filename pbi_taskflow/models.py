@@ -160,7 +160,9 @@ class Handle:
         ``RequestId`` (matched to history ``requestId``) for standard ones.
     :param kind: ``enhanced`` or ``standard``.
     :param requested_at: ISO-8601 UTC time the POST was sent.
-    :param attached: True when pbi_taskflow attached to a refresh it did not start (``if_running='attach'``).
+    :param attached: True when pbi_taskflow attached to a refresh it did not start (``if_running='attach'``), or
+        follows one it cannot be sure it started; such a refresh is never cancelled.
+    :param note: why this refresh is followed, when that is not plain (becomes the result's ``reason``).
     """
 
     workspace_id: str
@@ -171,6 +173,7 @@ class Handle:
     kind: str
     requested_at: str
     attached: bool = False
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

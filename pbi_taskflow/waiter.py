@@ -293,13 +293,19 @@ def apply_probe(
     if outcome.ours is not None:
         run.drop_probe(key)
         plan.observed(key, now, terminal=True)
-        handle = probe.handle(outcome.ours.request_id, attached=uncertain)
+        # A standard refresh carries nothing that ties it to this request: another caller's API refresh that
+        # started at the same moment looks the same. So is an enhanced one whose options cannot be read.
+        uncertain = uncertain or not probe.enhanced
+        note = f"found in the history after the refresh request's answer was lost ({probe.requested_at})"
+        if uncertain:
+            note += "; Power BI cannot tell whether this request or another caller started it, so it is never cancelled"
+        handle = probe.handle(outcome.ours.request_id, attached=uncertain, note=note)
         run.remember(handle, started)
         plan.add(handle.refresh_id, policy.schedule(run.expected.get(target.dataset_id)), started)
         logger.warning(
             "The refresh request for dataset %r got no usable answer, but Power BI started refresh %s; following it%s "
             "instead of sending the request again.", target.dataset_name, handle.refresh_id,
-            " as attached (its options could not be read, so it is never cancelled)" if uncertain else "",
+            " as attached (nothing ties it to this request for sure, so it is never cancelled)" if uncertain else "",
         )
         return True
     if outcome.other is not None:

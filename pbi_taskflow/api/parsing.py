@@ -236,6 +236,8 @@ def result_from(handle: Handle, state: RefreshState, cloud: Cloud | None = None,
     """The :class:`RefreshResult` of ``handle`` in ``state`` (``extra`` sets ``reason``/``throttle_count``)."""
     start, end = parse_timestamp(state.start), parse_timestamp(state.end)
     duration = (end - start).total_seconds() if start and end else None
+    if handle.note and "reason" not in extra:
+        extra["reason"] = handle.note
     return RefreshResult(
         workspace_id=handle.workspace_id,
         workspace_name=handle.workspace_name,

@@ -150,6 +150,12 @@ class Waiter:
     def final_check(self) -> None:
         """Read every watched refresh's status once more (the deadline passed): only still-running ones time out."""
         now = self.clock()
+        for key in list(self.run.probes):  # a request without answer: is its refresh in the history now?
+            if key in self.run.probes:
+                try:
+                    self.poll(key, now)
+                except PowerBIError as exc:
+                    self.logger.warning("Could not read the refresh history at the deadline: %s", exc)
         for key in list(self.run.active):
             if key in self.run.active:
                 try:
@@ -293,19 +299,20 @@ def apply_probe(
     if outcome.ours is not None:
         run.drop_probe(key)
         plan.observed(key, now, terminal=True)
-        # A standard refresh carries nothing that ties it to this request: another caller's API refresh that
-        # started at the same moment looks the same. So is an enhanced one whose options cannot be read.
-        uncertain = uncertain or not probe.enhanced
-        note = f"found in the history after the refresh request's answer was lost ({probe.requested_at})"
-        if uncertain:
-            note += "; Power BI cannot tell whether this request or another caller started it, so it is never cancelled"
-        handle = probe.handle(outcome.ours.request_id, attached=uncertain, note=note)
+        # Nothing in Power BI's answers ties a refresh to the request that started it: another caller's API refresh
+        # of the same kind (with the same options) that started at the same moment looks the same. So the refresh
+        # is followed and reported as attached: never cancelled, its record saying why.
+        how = "its options could not be read" if uncertain else ("its options match" if probe.enhanced else "")
+        note = (f"found in the history after the refresh request's answer was lost ({probe.requested_at})"
+                + (f"; {how}" if how else "")
+                + "; Power BI cannot tell whether this request or another caller started it, so it is never cancelled")
+        handle = probe.handle(outcome.ours.request_id, attached=True, note=note)
         run.remember(handle, started)
         plan.add(handle.refresh_id, policy.schedule(run.expected.get(target.dataset_id)), started)
         logger.warning(
             "The refresh request for dataset %r got no usable answer, but Power BI started refresh %s; following it%s "
             "instead of sending the request again.", target.dataset_name, handle.refresh_id,
-            " as attached (nothing ties it to this request for sure, so it is never cancelled)" if uncertain else "",
+            " as attached (nothing ties it to this request for sure, so it is never cancelled)",
         )
         return True
     if outcome.other is not None:

@@ -208,7 +208,7 @@ class _Checker:
             if run is not None and not _ours(run, self.obs.client_id) and not undecidable:
                 self.flag("I3", ds, f"reported someone else's refresh {run.request_id} ({run.refresh_type}) as the "
                           "one it started (NotStarted)")
-            elif self.obs.wait or run is None or run not in ours:
+            elif self.obs.wait or run is None or (run not in ours and not undecidable):
                 self.flag("I3", ds, f"NotStarted for {refresh_id or 'no refresh'}: only wait=False reports that, "
                           "for a refresh the task started")
             return
@@ -228,7 +228,7 @@ class _Checker:
                 return
             if refused:
                 return
-        elif run not in ours:
+        elif run not in ours and self.obs.if_running != "attach":  # attach: a refresh still running is followed
             self.flag("I3", ds, f"reported refresh {run.request_id} started before the task was cleared, instead of "
                       "refreshing again")
             return
@@ -292,7 +292,9 @@ class _Checker:
                 self.flag("I4", None, "the task succeeded without reporting results")
             return
         statuses = [str(r.get("status")) for r in results]
-        timed_out = any(r.get("status") == "TimedOut" and r.get("error_code") == WAIT_TIMEOUT for r in results)
+        # the task's timeout fails it, also when it only left datasets unstarted ("timed out before it could start")
+        timed_out = any(r.get("status") == "TimedOut" and r.get("error_code") == WAIT_TIMEOUT for r in results) or \
+            any(r.get("status") == "Skipped" and str(r.get("reason") or "").startswith("timed out") for r in results)
         failed = [s for s in statuses if s in FAILURES]
         ran = [s for s in statuses if s != "Skipped"]
         if self.obs.fail_policy == "all":

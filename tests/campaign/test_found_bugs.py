@@ -1,7 +1,8 @@
-"""Shrunk campaign reproductions of the violations still open (see ``known_open.py``), one per bug.
+"""Shrunk campaign reproductions of every violation the campaign found, one per bug, kept as regression tests.
 
-Each is a strict xfail: when the bug is fixed it passes, the suite fails on the XPASS, and the fix removes
-the mark here and the bug's entry in ``known_open.KNOWN_OPEN`` (the campaign then covers its shape again).
+A bug still open is listed in ``known_open.KNOWN_OPEN`` and its case here is a strict xfail: when it is fixed
+the case passes, the suite fails on the XPASS, and the fix removes the entry (the campaign then covers its
+shape again).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ CASES: dict[str, dict[str, Any]] = {
                           "duration": 0.2, "count": 1}]},
     "bug 8": {"datasets": [{"name": "Sales", "duration": 0.3}],
               "options": {"retries": 1}, "events": ["crash_after_post"]},
+    "deferred lost request into a foreign refresh": {
+        "datasets": [{"name": "Sales", "duration": 0.3}], "options": {"deferrable": True, "if_running": "attach"},
+        "faults": [{"endpoint": "refresh_post", "fault": "race_drop", "refresh_type": "OnDemand", "duration": 0.4,
+                    "count": 1}]},
+    "timeout before the history lists the refresh": {
+        "datasets": [{"name": "Sales", "duration": 0.08, "history_lag": 0.53}],
+        "options": {"timeout": 0.31, "retries": 0}},
+    "if_running=fail after a clear while the earlier refresh runs": {
+        "datasets": [{"name": "Sales", "duration": 0.56}], "options": {"wait": False, "if_running": "fail"},
+        "events": ["clear"]},
     "wait=False failures": {"datasets": [{"name": "Sales"}], "options": {"wait": False},
                             "faults": [{"endpoint": "refresh_post", "fault": "error", "status": 400, "count": 1}]},
 }
@@ -48,7 +59,7 @@ def _case(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", [_case(name) for name in CASES])
-def test_open_bug_reproduction_keeps_every_promise(campaign: Callable[[Scenario], Outcome], name: str) -> None:
-    """The shrunk scenario of each listed bug keeps I1-I5 (xfail while the bug is open)."""
+def test_found_bug_reproduction_keeps_every_promise(campaign: Callable[[Scenario], Outcome], name: str) -> None:
+    """The shrunk scenario of each bug the campaign found keeps I1-I5 (xfail while the bug is open)."""
     outcome = campaign(Scenario.from_dict({**CASES[name], "family": name}))
     assert not outcome.violations, "\n".join(map(str, outcome.violations))

@@ -147,4 +147,17 @@ def outcome_unknown(probe: Probe, waited: float, *, timed_out: bool = False) -> 
     )
 
 
-__all__ = ["CLOCK_SKEW", "PROBE_PREFIX", "Finding", "Probe", "find", "is_probe", "not_someone_elses", "outcome_unknown", "utcnow_iso"]
+def unlisted_at_timeout(handle: Handle, waited: float) -> RefreshOutcomeUnknownError:
+    """The error of a standard refresh Power BI accepted but had not listed in its history by the task's timeout."""
+    return RefreshOutcomeUnknownError(
+        f"Power BI accepted refresh {handle.refresh_id} of dataset {handle.dataset_name!r} in workspace "
+        f"{handle.workspace_name!r} (requested {handle.requested_at}), but its refresh history did not list it yet "
+        f"when the task's timeout of {waited:.0f} s passed, so whether it is running or has ended is unknown. Check "
+        "the dataset's refresh history in Power BI before refreshing it again; if this happens often, raise the "
+        "task's timeout.",
+        code="RefreshOutcomeUnknown", workspace=handle.workspace_name, dataset=handle.dataset_name,
+        request_id=handle.refresh_id,
+    )
+
+
+__all__ = ["CLOCK_SKEW", "PROBE_PREFIX", "Finding", "Probe", "find", "is_probe", "not_someone_elses", "outcome_unknown", "unlisted_at_timeout", "utcnow_iso"]

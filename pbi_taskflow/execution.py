@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from pbi_taskflow._probe import Probe, outcome_unknown, utcnow_iso
+from pbi_taskflow._probe import Probe, outcome_unknown, unlisted_at_timeout, utcnow_iso
 from pbi_taskflow._targets import (
     attached_handle,
     failed,
@@ -363,10 +363,20 @@ class RefreshRun(CarryOver):
         handle = Handle.from_dict(self.active.pop(key))
         self.results.append(failed(handle, exc).to_dict())
 
+    def unlisted(self, handle: Handle) -> bool:
+        """Whether ``handle`` is a standard refresh the task started that the history never listed."""
+        return handle.kind == "standard" and not handle.attached and \
+            self.seen.get(handle.refresh_id) in (None, RefreshStatus.NOT_STARTED.value)
+
     def time_out(self, result_of: Callable[[Handle, RefreshState], RefreshResult], waited: float) -> list[Handle]:
         """Stop waiting: unfinished refreshes end ``TimedOut``; return the handles that were running."""
         running = self.handles()
         for handle in running:
+            if self.unlisted(handle):
+                # Power BI accepted the request but its history does not list the refresh yet: neither running nor
+                # ended can be said truthfully
+                self.results.append(failed(handle, unlisted_at_timeout(handle, waited)).to_dict())
+                continue
             state = RefreshState(
                 status=RefreshStatus.TIMED_OUT,
                 error_code="WaitTimeout",

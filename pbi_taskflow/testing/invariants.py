@@ -11,7 +11,8 @@ final state, log text and XComs), and it returns the broken promises as :class:`
   refresh that had ended (the task reads the status once more first).
 - **I3** every selected dataset has exactly one result record, whose status is what the emulator says
   happened; ``Skipped`` only for a documented reason; a failure without a refresh only when the task
-  started none.
+  started none; an unknown outcome (``RefreshOutcomeUnknown``) only while the history the task last read
+  did not list the refresh; ``if_running='fail'`` refusing only while another refresh runs.
 - **I4** the task's final state follows ``fail_policy`` (a timeout or a person's kill fails it).
 - **I5** no client secret and no access token the emulator issued in any log line, XCom or alert text.
 """
@@ -27,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pbi_taskflow.emulator import Emulator
+    from pbi_taskflow.emulator.requestlog import RequestRecord
     from pbi_taskflow.emulator.state import DatasetState, RefreshRun
 
-__all__ = ["TaskObservation", "Violation", "check", "format_violations", "texts_of"]
+__all__ = ["TaskObservation", "Violation", "cancel_requests", "check", "format_violations", "refreshes_started",
+           "texts_of"]
 
 #: emulator outcome -> the statuses a task may report for it (history shows TimedOut as Failed)
 EXPECTED = {"Completed": {"Completed"}, "Failed": {"Failed"}, "Cancelled": {"Cancelled"},
@@ -37,6 +40,12 @@ EXPECTED = {"Completed": {"Completed"}, "Failed": {"Failed"}, "Cancelled": {"Can
 FAILURES = {"Failed", "Cancelled", "TimedOut", "Disabled"}
 #: the error code of a result the task's own ``timeout`` ended
 WAIT_TIMEOUT = "WaitTimeout"
+#: the error code of a result whose refresh the history did not list (a lost answer, or not listed yet at the timeout)
+OUTCOME_UNKNOWN = "RefreshOutcomeUnknown"
+#: what the message of an outcome-unknown result the task's timeout ended says
+AT_TIMEOUT = "the task's timeout"
+#: the error code of ``if_running='fail'`` refusing to start
+ALREADY_RUNNING = "RefreshAlreadyRunning"
 #: What a result's reason says when the refresh followed may be another caller's (see pbi_taskflow._probe).
 UNDECIDABLE = "cannot tell whether this request or another caller started it"
 #: clock tolerance between the emulator's and the task's view of "when" (seconds)
@@ -212,6 +221,9 @@ class _Checker:
                 self.flag("I3", ds, f"NotStarted for {refresh_id or 'no refresh'}: only wait=False reports that, "
                           "for a refresh the task started")
             return
+        if record.get("error_code") == OUTCOME_UNKNOWN and status == "Failed":
+            self.i3_outcome_unknown(ds, run or (ours[-1] if ours else None))
+            return
         if run is None:
             if ours:
                 self.flag("I3", ds, f"reported {status} ({record.get('error_code')}) without the refresh it started "
@@ -221,7 +233,7 @@ class _Checker:
             return
         if not _ours(run, self.obs.client_id):
             attach = self.obs.if_running == "attach"
-            refused = self.obs.if_running == "fail" and status == "Failed"
+            refused = self.refused(status, record)
             if not (attach or refused or undecidable):
                 self.flag("I3", ds, f"reported someone else's refresh {run.request_id} ({run.refresh_type}) as its "
                           f"own ({status}; if_running={self.obs.if_running!r})")
@@ -229,6 +241,8 @@ class _Checker:
             if refused:
                 return
         elif run not in ours and self.obs.if_running != "attach":  # attach: a refresh still running is followed
+            if self.refused(status, record):  # if_running='fail' refuses while an earlier clear's refresh runs
+                return
             self.flag("I3", ds, f"reported refresh {run.request_id} started before the task was cleared, instead of "
                       "refreshing again")
             return
@@ -240,6 +254,23 @@ class _Checker:
         elif status not in _expected_statuses(run):
             self.flag("I3", ds, f"reported {status} for refresh {run.request_id}, which ended "
                       f"{run.final_status()}")
+
+    def refused(self, status: str, record: Mapping[str, Any]) -> bool:
+        """Whether ``record`` is ``if_running='fail'`` refusing to start while another refresh runs."""
+        return self.obs.if_running == "fail" and status == "Failed" and record.get("error_code") == ALREADY_RUNNING
+
+    def i3_outcome_unknown(self, ds: DatasetState, run: RefreshRun | None) -> None:
+        """Outcome unknown is the truth only while the history the task read did not list the refresh yet."""
+        if run is None:
+            return  # no refresh started: nothing to list
+        reads = [r.time for r in self.requests if r.endpoint == "history" and ds.id.lower() in r.path.lower()
+                 and r.status == 200]
+        last = max(reads, default=None)
+        if last is None:
+            self.flag("I3", ds, f"reported the outcome of refresh {run.request_id} unknown without reading the history")
+        elif run.in_history(last - TOLERANCE):
+            self.flag("I3", ds, f"reported the outcome of refresh {run.request_id} unknown, but the history it read "
+                      f"at {last:%H:%M:%S.%f} listed it ({run.final_status()})")
 
     def i3_skipped(self, ds: DatasetState, reason: str, ours: list[RefreshRun]) -> None:
         # someone else's refreshes, or the task's own from before the last clear
@@ -293,8 +324,11 @@ class _Checker:
             return
         statuses = [str(r.get("status")) for r in results]
         # the task's timeout fails it, also when it only left datasets unstarted ("timed out before it could start")
+        # ... and when a refresh the history did not list yet ends with its outcome unknown at the timeout
         timed_out = any(r.get("status") == "TimedOut" and r.get("error_code") == WAIT_TIMEOUT for r in results) or \
-            any(r.get("status") == "Skipped" and str(r.get("reason") or "").startswith("timed out") for r in results)
+            any(r.get("status") == "Skipped" and str(r.get("reason") or "").startswith("timed out") for r in results) \
+            or any(r.get("error_code") == OUTCOME_UNKNOWN and AT_TIMEOUT in str(r.get("error_message") or "")
+                   for r in results)
         failed = [s for s in statuses if s in FAILURES]
         ran = [s for s in statuses if s != "Skipped"]
         if self.obs.fail_policy == "all":
@@ -334,6 +368,31 @@ class _Checker:
 def check(emulator: Emulator, observation: TaskObservation) -> list[Violation]:
     """The invariants I1-I5 that ``observation`` breaks, given the emulator's request log and state."""
     return _Checker(emulator, observation).run()
+
+
+def refreshes_started(emulator: Emulator, datasets: Iterable[str], client_id: str,
+                      since: dt.datetime | None = None) -> dict[str, int]:
+    """How many refreshes ``client_id`` started on each dataset (name or id, as given) since ``since``.
+
+    Counts the refreshes Power BI started, not the requests: a throttled refresh request sent again is one.
+    For a deployment where many tasks share one app, give each task's datasets and the window of the run.
+    """
+    floor = (since or dt.datetime.min.replace(tzinfo=dt.timezone.utc)) - TOLERANCE
+    out: dict[str, int] = {}
+    for ref in datasets:
+        ds = emulator.state.dataset(ref)
+        out[ref] = sum(1 for r in ds.runs if _ours(r, client_id) and r.start >= floor)
+    return out
+
+
+def cancel_requests(emulator: Emulator, datasets: Iterable[str], client_id: str,
+                    since: dt.datetime | None = None) -> list[RequestRecord]:
+    """The cancel (DELETE) requests ``client_id`` sent about refreshes of ``datasets`` since ``since``."""
+    floor = (since or dt.datetime.min.replace(tzinfo=dt.timezone.utc)) - TOLERANCE
+    ids = {emulator.state.dataset(ref).id.lower() for ref in datasets}
+    return [r for r in emulator.requests if r.endpoint == "cancel" and r.time >= floor
+            and (r.client_id or "").lower() == client_id.lower()
+            and any(f"/datasets/{i}/" in r.path.lower() for i in ids)]
 
 
 def texts_of(log_text: str, xcoms: Iterable[Any], alerts: Iterable[str] = ()) -> list[str]:

@@ -10,7 +10,16 @@ import pytest
 from pbi_taskflow._targets import merge_targets, options_from_dict, options_to_dict, target_from_dict, target_to_dict
 from pbi_taskflow.errors import ConfigurationError
 from pbi_taskflow.execution import HistoryFacts, RefreshRun
-from pbi_taskflow.models import HistoryEntry, RefreshObject, RefreshOptions, RefreshResult, RefreshStatus, Target
+from pbi_taskflow.models import (
+    Handle,
+    HistoryEntry,
+    RefreshObject,
+    RefreshOptions,
+    RefreshResult,
+    RefreshState,
+    RefreshStatus,
+    Target,
+)
 from pbi_taskflow.policy import RefreshPolicy
 
 
@@ -107,3 +116,27 @@ def test_a_cleared_task_reuses_nothing_completed_before() -> None:
     assert record.reusable(3) == []  # cleared: Airflow set max_tries = try_number + retries
     assert record.reusable(None) == record.completed  # no max_tries known: behave as a retry
     assert RefreshRun(completed=record.completed).reusable(5) == record.completed  # a record from before max_tries
+
+
+def _handle(refresh_id: str, kind: str = "standard", *, attached: bool = False) -> Handle:
+    return Handle("WS-1", "Sales", refresh_id, f"Dataset {refresh_id}", refresh_id, kind, "2026-12-03T07:00:00+00:00",
+                  attached=attached)
+
+
+def test_timeout_reports_a_refresh_the_history_never_listed_as_outcome_unknown_not_timed_out() -> None:
+    """At the timeout, a standard refresh never seen in the history has an unknown outcome; a listed one timed out."""
+    handles = [_handle("unlisted"), _handle("running"), _handle("details", "enhanced")]
+    run = RefreshRun(active={h.refresh_id: h.to_dict() for h in handles}, seen={"running": "Unknown"})
+
+    def result_of(handle: Handle, state: RefreshState) -> RefreshResult:
+        return RefreshResult("WS-1", "Sales", handle.dataset_id, handle.dataset_name, handle.refresh_id,
+                             handle.kind, state.status, error_code=state.error_code)
+
+    running = run.time_out(result_of, 60.0)
+    by_id = {r["refresh_id"]: r for r in run.results}
+    assert by_id["unlisted"]["status"] == "Failed"
+    assert by_id["unlisted"]["error_code"] == "RefreshOutcomeUnknown"
+    assert "did not list it yet when the task's timeout of 60 s passed" in by_id["unlisted"]["error_message"]
+    assert (by_id["running"]["status"], by_id["running"]["error_code"]) == ("TimedOut", "WaitTimeout")
+    assert by_id["details"]["status"] == "TimedOut"  # an enhanced refresh is followed through its own details
+    assert {h.refresh_id for h in running} == {"unlisted", "running", "details"}

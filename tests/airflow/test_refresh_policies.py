@@ -92,7 +92,8 @@ def test_if_running_wait_refreshes_after_the_running_one(
 
 def test_if_running_attach_follows_the_running_refresh(sales: Any, make_dag: Any, run_dag: Any) -> None:
     """if_running='attach' reports the running refresh's outcome without starting another."""
-    external = sales.start_external_refresh("Revenue", duration=0.8)
+    # long enough to still run when the task plans, however slow the machine is to get there
+    external = sales.start_external_refresh("Revenue", duration=3.0)
     result = run_dag(_single("attach", make_dag, "Revenue", if_running="attach"))
     assert result.state == "success", result.logs()
     [record] = result.xcom("refresh")

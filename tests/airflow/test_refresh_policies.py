@@ -81,20 +81,41 @@ def test_if_running_wait_refreshes_after_the_running_one(
     sales: Any, make_dag: Any, run_dag: Any, deferrable: bool
 ) -> None:
     """if_running='wait' waits for the scheduled refresh to end, then starts its own."""
-    external = sales.start_external_refresh("Revenue", duration=1.0)
-    result = run_dag(_single(f"wait_{deferrable}", make_dag, "Revenue", if_running="wait", deferrable=deferrable))
+    external: dict[str, Any] = {}
+
+    def body() -> None:
+        @powerbi_refresh(task_id="refresh", workspace="Sales", if_running="wait", deferrable=deferrable, **FAST)
+        def refresh() -> str:
+            # started by the task's own function, so it still runs when the task plans however slow the machine
+            external.update(sales.start_external_refresh("Revenue", duration=1.0))
+            return "Revenue"
+
+        refresh()
+
+    result = run_dag(make_dag(f"wait_{deferrable}", body))
     assert result.state == "success", result.logs()
     [record] = result.xcom("refresh")
     assert record["status"] == "Completed"
     assert record["refresh_id"] != external["request_id"]
     assert sales.count("refresh_post") == 1
+    [post] = [r for r in sales.requests if r.endpoint == "refresh_post"]
+    assert post.time >= external["end"]  # sent only after the running refresh ended
 
 
 def test_if_running_attach_follows_the_running_refresh(sales: Any, make_dag: Any, run_dag: Any) -> None:
     """if_running='attach' reports the running refresh's outcome without starting another."""
-    # long enough to still run when the task plans, however slow the machine is to get there
-    external = sales.start_external_refresh("Revenue", duration=3.0)
-    result = run_dag(_single("attach", make_dag, "Revenue", if_running="attach"))
+    external: dict[str, Any] = {}
+
+    def body() -> None:
+        @powerbi_refresh(task_id="refresh", workspace="Sales", if_running="attach", **FAST)
+        def refresh() -> str:
+            # started by the task's own function, so it still runs when the task plans however slow the machine
+            external.update(sales.start_external_refresh("Revenue", duration=0.8))
+            return "Revenue"
+
+        refresh()
+
+    result = run_dag(make_dag("attach", body))
     assert result.state == "success", result.logs()
     [record] = result.xcom("refresh")
     assert (record["refresh_id"], record["status"]) == (external["request_id"], "Completed")

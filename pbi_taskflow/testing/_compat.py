@@ -1,8 +1,9 @@
 """The few Airflow 3.x differences the test kit meets: ``DagBag``, writing a bag to the DB, cycle checks.
 
-Airflow 3.1 moved ``DagBag`` to ``airflow.dag_processing.dagbag`` with a module-level
-``sync_bag_to_db``, and gave DAGs ``check_cycle()`` raising the Task SDK's cycle error; Airflow 3.0
-has ``airflow.models.dagbag.DagBag`` with ``DagBag.sync_to_db`` and
+Airflow 3.1 replaced ``DagBag.sync_to_db`` with a module-level ``sync_bag_to_db`` next to ``DagBag``
+in ``airflow.models.dagbag``, and gave DAGs ``check_cycle()`` raising the Task SDK's cycle error;
+Airflow 3.2 moved both to ``airflow.dag_processing.dagbag``. Airflow 3.0 has
+``airflow.models.dagbag.DagBag`` with ``DagBag.sync_to_db`` and
 ``airflow.utils.dag_cycle_tester.check_cycle`` raising ``airflow.exceptions.AirflowDagCycleException``.
 """
 
@@ -11,20 +12,24 @@ from __future__ import annotations
 from typing import Any
 
 
+def _dagbag_module() -> Any:
+    """The module holding Airflow's ``DagBag``."""
+    try:
+        import airflow.dag_processing.dagbag as module
+    except ImportError:  # Airflow 3.0 and 3.1
+        import airflow.models.dagbag as module  # type: ignore[no-redef]
+    return module
+
+
 def dag_bag_class() -> Any:
     """Airflow's ``DagBag`` class."""
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag  # type: ignore[attr-defined,no-redef]
-    return DagBag
+    return _dagbag_module().DagBag
 
 
 def sync_bag(bag: Any, bundle_name: str, bundle_version: str | None) -> None:
     """Write the DAGs of ``bag`` (serialized) into the metadata database under ``bundle_name``."""
-    try:
-        from airflow.dag_processing.dagbag import sync_bag_to_db
-    except ImportError:  # Airflow 3.0: a DAG added with bag_dag() has no relative_fileloc, which the DB needs
+    sync_bag_to_db = getattr(_dagbag_module(), "sync_bag_to_db", None)
+    if sync_bag_to_db is None:  # Airflow 3.0: a DAG added with bag_dag() has no relative_fileloc, which the DB needs
         for dag in bag.dags.values():
             if getattr(dag, "relative_fileloc", None) is None:
                 dag.relative_fileloc = dag.fileloc

@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+COMPAT_VERSIONS := 3.0 3.1 3.2
+COMPAT_JOBS := $(COMPAT_VERSIONS:%=test-airflow-%)
 SWAGGER ?= $(abspath ../shared/powerbi-spec/swagger.json)
 
-.PHONY: install test test-airflow-3.0 lint demo bench emulator soak clean dist wheel-check e2e
+.PHONY: install test $(COMPAT_JOBS) test-airflow-compat lint demo bench emulator soak clean dist wheel-check e2e
 
 install: $(STAMP)
 
@@ -31,9 +33,13 @@ soak: $(STAMP)
 	PBI_TASKFLOW_SWAGGER="$${PBI_TASKFLOW_SWAGGER:-$(SWAGGER)}" CAMPAIGN_SEED="$$seed" CAMPAIGN_SCENARIOS="$(SOAK_SCENARIOS)" \
 	CAMPAIGN_SHRINK=10 CAMPAIGN_SHRINK_SECONDS=1800 $(BIN)/python -m pytest tests/campaign/test_campaign.py -q $(PYTEST_ARGS)
 
-# Compatibility job: part of the suite on Airflow 3.0 (own virtualenv, .ci/airflow-3.0.txt) and a scaffolded project.
-test-airflow-3.0: $(STAMP)
-	.ci/airflow-3.0
+# Compatibility jobs: part of the suite and a scaffolded project's tests on Airflow 3.0, 3.1 and 3.2, each in its own
+# virtualenv (.venv-airflow-<version>) from its lock (.ci/airflow-<version>.txt); `make test` runs on Airflow 3.3.
+$(COMPAT_JOBS): $(STAMP)
+	.ci/airflow-compat $(@:test-airflow-%=%)
+
+test-airflow-compat: $(STAMP)
+	.ci/airflow-compat $(COMPAT_VERSIONS)
 
 # The wheel and sdist in dist/, for `pip install ./dist/pbi_taskflow-<version>-py3-none-any.whl` until a release
 # is on a package index (README, "Install").
@@ -64,4 +70,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile --quiet --python $(BIN)/python pyproject.toml --extra dev -o constraints.txt --no-header --no-annotate
 
 clean:
-	rm -rf $(VENV) .venv-airflow-3.0 .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-airflow-* .pytest_cache .mypy_cache .ruff_cache build dist

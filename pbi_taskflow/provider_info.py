@@ -207,6 +207,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "300",
                         "default": "180",
                     },
+                    "triggerer_gc_freeze": {
+                        "description": (
+                            "When the first Power BI trigger of a triggerer process starts, keep the objects alive "
+                            "then (Airflow's start-up heap) out of garbage collection (gc.freeze), so a full "
+                            "collection does not stall every trigger's event loop for about 0.1 s. Objects created "
+                            "later are collected as usual."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                 },
             }
         },

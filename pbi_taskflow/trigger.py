@@ -67,6 +67,9 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from pbi_taskflow._heap import freeze_once
+
+        freeze_once()  # the triggerer's start-up heap: out of the full collections that would stall the loop
         policy = RefreshPolicy.from_dict(self.policy_data)
         run = RefreshRun.from_dict(self.run_data)
         self._run = run

@@ -55,14 +55,30 @@ class Ledger:
             return None
         return RefreshRun.from_dict(data)
 
-    def save(self, run: RefreshRun) -> None:
+    def save(self, run: RefreshRun, *, before_send: bool = False) -> None:
+        """Record ``run``; a failure is logged, except ``before_send``, where it raises.
+
+        :param before_send: the record of a refresh request about to be sent. Without it a retry could not
+            tell that this try sent the request, and would send another: the request is not sent.
+        :raises RefreshNotRecordedError: ``before_send`` and the store refused the record.
+        """
         if self.store is None:
             return
         if self.max_tries is not None:
             run.max_tries = self.max_tries
         try:
             self.store.set(self.key, run.to_dict(), retention=RETENTION)
-        except Exception as exc:  # noqa: BLE001 - the refreshes matter more than their record
+        except Exception as exc:
+            if before_send:
+                from pbi_taskflow.errors import RefreshNotRecordedError
+
+                msg = (
+                    f"Could not record the next refresh request before sending it ({type(exc).__name__}: {exc}), "
+                    "so it was not sent: a retry that did not know about it would start a second refresh. Airflow "
+                    "may have ended this try already (a missed heartbeat); the retry refreshes what did not start."
+                )
+                raise RefreshNotRecordedError(msg) from exc
+            # the refreshes matter more than their record
             self.logger.warning("Could not record the running refreshes for a retry: %s", exc)
 
     def clear(self) -> None:

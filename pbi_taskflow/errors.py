@@ -214,6 +214,13 @@ class RefreshTimeoutError(RefreshError):
     """pbi_taskflow stopped waiting because the task's ``timeout`` passed."""
 
 
+class RefreshNotRecordedError(PowerBIError):
+    """A refresh request was not sent because the task could not record it first (see the task's ledger).
+
+    A retry that did not know about a request sent without a record would send a second one.
+    """
+
+
 class RefreshOutcomeUnknownError(PowerBIError):
     """A refresh request got no usable answer and no refresh appeared in the history within the grace period.
 
@@ -240,6 +247,7 @@ __all__ = [
     "RefreshAlreadyRunningError",
     "RefreshError",
     "RefreshFailedError",
+    "RefreshNotRecordedError",
     "RefreshOutcomeUnknownError",
     "RefreshQuotaExceededError",
     "RefreshTimeoutError",

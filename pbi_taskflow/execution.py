@@ -277,19 +277,32 @@ class RefreshRun(CarryOver):
             ids.append(handle.refresh_id)
 
     def start_pending(
-        self, client: Any, policy: RefreshPolicy, now: float, on_started: Callable[[], None], attempt: int = 1
+        self,
+        client: Any,
+        policy: RefreshPolicy,
+        now: float,
+        on_started: Callable[[], None],
+        attempt: int = 1,
+        before_send: Callable[[], None] | None = None,
     ) -> None:
-        """Start pending targets while slots are free; ``on_started`` persists before and after each request.
+        """Start pending targets while slots are free; ``on_started`` persists after each request.
 
-        The request is recorded as a probe before it is sent, so a try that dies before recording the
-        answer leaves the retry something to look for in the history instead of sending it again.
+        The request is recorded as a probe before it is sent (``before_send``, default ``on_started``), so a
+        try that dies before recording the answer leaves the retry something to look for in the history
+        instead of sending it again. When ``before_send`` raises, the request is not sent and stays pending.
         """
         while self.pending and self.free_slots(policy):
-            target = target_from_dict(self.pending.pop(0))
+            data = self.pending.pop(0)
+            target = target_from_dict(data)
             probe = Probe(target, utcnow_iso(), attempt, tuple(self.known.get(target.dataset_id, ())))
             self.probes[probe.key] = probe.to_dict()
             self.started[probe.key] = now
-            on_started()
+            try:
+                (before_send or on_started)()
+            except Exception:
+                self.drop_probe(probe.key)
+                self.pending.insert(0, data)
+                raise
             try:
                 handle = client.trigger_refresh(target)
             except AmbiguousRefreshRequestError as exc:

@@ -299,7 +299,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         client.history_grace = self.policy.appearance_grace
         return Waiter(
             run, client, self.policy, self.log,
-            persist=lambda: ledger.save(run), clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
+            persist=lambda: ledger.save(run), persist_before_send=lambda: ledger.save(run, before_send=True),
+            clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
         )
 
     def _wait(self, run: RefreshRun, ledger: Any, waiter: Any, *, until_started: bool = False) -> bool:

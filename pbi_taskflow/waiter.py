@@ -44,6 +44,8 @@ class Waiter:
     :param policy: the task's policy.
     :param logger: where status lines go.
     :param persist: called after every start and every finished refresh (records the run).
+    :param persist_before_send: records the run before each refresh request and raises when it cannot (the
+        request is then not sent); default ``persist``.
     :param clock: seconds, monotonic enough for scheduling (default ``time.time``).
     :param sleep: waits the given seconds (default ``time.sleep``).
     :param attempt: the task try, for status lines.
@@ -57,6 +59,7 @@ class Waiter:
         logger: Any,
         *,
         persist: Callable[[], None] = _noop,
+        persist_before_send: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         attempt: int = 1,
@@ -66,6 +69,7 @@ class Waiter:
         self.policy = policy
         self.logger = logger
         self.persist = persist
+        self.persist_before_send = persist_before_send or persist
         self.clock = clock
         self.sleep = sleep
         self.attempt = attempt
@@ -80,7 +84,9 @@ class Waiter:
     def start(self) -> None:
         """Start whatever pending refreshes fit in the free slots."""
         try:
-            self.run.start_pending(self.client, self.policy, self.clock(), self.persist, self.attempt)
+            self.run.start_pending(
+                self.client, self.policy, self.clock(), self.persist, self.attempt, self.persist_before_send
+            )
         finally:
             self.run.absorb(self.client)
         self._track()

@@ -217,11 +217,11 @@ def test_crash_between_post_and_record_makes_the_retry_look_before_sending(
     sales.set_refresh("Revenue", duration=1.5)
     original, saves = Ledger.save, {"n": 0}
 
-    def die_after_post(self: Ledger, run: Any) -> None:
+    def die_after_post(self: Ledger, run: Any, **kwargs: Any) -> None:
         if sales.count("refresh_post") and not saves["n"]:
             saves["n"] += 1
             raise SystemExit("worker lost")
-        original(self, run)
+        original(self, run, **kwargs)
 
     monkeypatch.setattr(Ledger, "save", die_after_post)
     result = run_dag(_single("crash_post", make_dag, "Revenue", **NO_DELAY))
@@ -229,6 +229,42 @@ def test_crash_between_post_and_record_makes_the_retry_look_before_sending(
     assert saves["n"] == 1
     assert sales.count("refresh_post") == 1
     assert _statuses(result) == {"Revenue": "Completed"}
+
+
+def test_a_request_that_cannot_be_recorded_first_is_not_sent(
+    sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow refuses the record of the next request (e.g. it already failed this try on a missed heartbeat): the
+    request is not sent and the try fails saying why; the retry sends it. One POST per dataset in all."""
+    from pbi_taskflow._ledger import Ledger
+
+    store_set, refused = Ledger.save, {"n": 0}
+
+    def refuse_once(self: Ledger, run: Any, *, before_send: bool = False) -> None:
+        if before_send and not refused["n"] and sales.count("refresh_post") == 1:
+            refused["n"] += 1
+            real_set = self.store.set
+
+            def gone(*_: Any, **__: Any) -> None:
+                raise RuntimeError("404 Task instance not found")
+
+            self.store.set = gone
+            try:
+                store_set(self, run, before_send=before_send)
+            finally:
+                self.store.set = real_set
+            return
+        store_set(self, run, before_send=before_send)
+
+    monkeypatch.setattr(Ledger, "save", refuse_once)
+    result = run_dag(_single("unrecorded", make_dag, ["Revenue", "Costs"], max_concurrency=1, **NO_DELAY))
+    assert result.state == "success", result.logs()
+    assert refused["n"] == 1
+    log = result.logs("refresh")
+    assert "Could not record the next refresh request before sending it" in log
+    assert "404 Task instance not found" in log
+    assert sales.count("refresh_post") == 2  # Revenue's in try 1, Costs' in try 2: never a second one
+    assert _statuses(result) == {"Revenue": "Completed", "Costs": "Completed"}
 
 
 # --- SIGTERM: a person's kill or a worker shutdown ----------------------------------------------------------------

@@ -93,12 +93,12 @@ class _Events:
             events.just_started = True
             return handle
 
-        def save_spy(ledger: Any, run: Any) -> None:
+        def save_spy(ledger: Any, run: Any, **kwargs: Any) -> None:
             if events.just_started:
                 events.just_started = False
                 if events.fire("crash_after_post"):
                     raise SystemExit("worker lost between the POST's answer and the ledger write")
-            save(ledger, run)
+            save(ledger, run, **kwargs)
 
         def poll_spy(waiter: Any, key: str, now: float) -> None:
             poll(waiter, key, now)

@@ -263,6 +263,13 @@ def test_person_marks_running_task_failed_enhanced_refresh_cancelled_standard_ke
     run_id = drill.dep.trigger(dag_id, drill.conf([enhanced, standard], enhanced=[enhanced]))
     _wait_started(drill, [enhanced, standard], dag_id, run_id,
                   state="deferred" if dag_id == "e2e_deferred" else "running")
+    if dag_id == "e2e_deferred":
+        # deferred is not yet watched: Airflow calls on_kill only for a trigger a triggerer runs, so wait for its
+        # first status call
+        deferred_at = drill.emulator.clock()
+        drill.dep.wait_for("a triggerer watching the refreshes", lambda: any(
+            r.endpoint in ("details", "history") and r.time > deferred_at for r in drill.emulator.requests),
+            timeout=60)
     killed_at = drill.emulator.clock()
     drill.dep.mark(dag_id, run_id, "refresh", "failed")
     drill.dep.wait_for("the enhanced refresh cancelled", lambda: drill.cancels() == 1, timeout=90)

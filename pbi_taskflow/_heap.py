@@ -29,9 +29,10 @@ def freeze_once() -> int:
         if _done:
             return 0
         _done = True
-    from pbi_taskflow._config import option
+    from pbi_taskflow._config import airflow_conf
 
-    if option("triggerer_gc_freeze", "True").strip().lower() in ("false", "0", "no", "off"):
+    # Airflow's own boolean parsing: a value it does not know is an error naming the option
+    if not airflow_conf().getboolean("pbi_taskflow", "triggerer_gc_freeze", fallback=True):
         return 0
     gc.freeze()
     frozen = gc.get_freeze_count()

@@ -44,3 +44,11 @@ def test_option_false_leaves_garbage_collection_alone(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AIRFLOW__PBI_TASKFLOW__TRIGGERER_GC_FREEZE", "False")
     assert _heap.freeze_once() == 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_value_that_is_not_a_boolean_is_an_error_naming_the_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped value fails clearly instead of silently freezing."""
+    monkeypatch.setenv("AIRFLOW__PBI_TASKFLOW__TRIGGERER_GC_FREEZE", "flase")
+    with pytest.raises(Exception, match="triggerer_gc_freeze"):
+        _heap.freeze_once()
+    assert gc.get_freeze_count() == 0

@@ -8,7 +8,9 @@ fault campaign) from the emulator's request log and the task states, tries, XCom
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import signal
 import uuid
 from collections.abc import Iterable
@@ -133,9 +135,6 @@ def _log_since(dep: Deployment, name: str, offset: int) -> str:
 
 def _machine_starved(dep: Deployment, warning: str) -> bool:
     """Whether the canary process stalled too when a triggerer logged ``warning`` (its event loop blocked)."""
-    import datetime as dt
-    import re
-
     when = re.match(r"(\S+Z)", warning)
     took = re.search(r"blocked for ([0-9.]+) seconds", warning)
     if not when or not took:
@@ -210,6 +209,46 @@ def test_worker_sigkill_mid_wait_is_detected_and_the_retry_reattaches(drill: Dri
     """The worker and its task process are SIGKILLed: the scheduler finds the task without heartbeat, fails
     the try, and the retry on the other worker follows the same refreshes."""
     _interrupted_worker_drill(drill, signal.SIGKILL)
+
+
+def test_worker_warm_shutdown_mid_wait_finishes_the_task_in_the_same_try_without_cancel_or_retry(
+        drill: Drill) -> None:
+    """SIGTERM to the Celery worker's main process only (Celery's warm shutdown, the Helm chart's default): the
+    worker stops taking tasks and waits for the running one, whose task process gets no signal; the try watches
+    its refreshes to their end and succeeds on that worker, nothing cancelled, no retry, then the worker exits."""
+    names = drill.add([f"warm{i}" for i in range(3)], duration=15.0)
+    dag_id = "e2e_worker"
+    run_id = drill.dep.trigger(dag_id, drill.conf(names, enhanced=names[:2]))
+    ti = _wait_started(drill, names, dag_id, run_id)
+    worker, _ = _worker_running(drill, ti)
+    offset = _log_offset(drill.dep, worker)
+    stopped_at = drill.emulator.clock()
+    drill.dep.signal_main(worker, signal.SIGTERM)
+    code = drill.dep.wait_exit(worker, timeout=120)
+    stopped_for = (drill.emulator.clock() - stopped_at).total_seconds()
+    shutdown_log = _log_since(drill.dep, worker, offset)
+    drill.dep.restart(worker)
+    assert code == 0, f"{worker} did not end its warm shutdown by itself (exit code {code}; logs in {drill.dep.home})"
+    assert "Warm shutdown" in shutdown_log, f"{worker} did not log a warm shutdown; logs in {drill.dep.home}"
+    ended = [run.start + dt.timedelta(seconds=run.duration) for run in
+             (drill.emulator.state.dataset(name).runs[-1] for name in names)]
+    assert min(ended) > stopped_at, "the refreshes ended before the signal: the drill stopped no waiting task"
+    assert drill.dep.wait_runs(dag_id, [run_id]) == {run_id: "success"}
+    tries = drill.dep.tries(dag_id, run_id, "refresh")
+    assert [(t["try_number"], t["hostname"], t["state"]) for t in tries] == [(1, worker, "success")], tries
+    log = drill.dep.task_log(dag_id, run_id, "refresh", 1)
+    assert "3 of 3 dataset(s) succeeded" in log, f"the try's log has no summary of its refreshes; logs in {drill.dep.home}"
+    assert "being stopped" not in log, f"the task process was stopped; logs in {drill.dep.home}"
+    celery_ids = re.findall(r"Task execute_workload\[([0-9a-f-]+)\] succeeded", shutdown_log)
+    assert len(celery_ids) == 1, f"{worker} did not finish exactly one task while shutting down: {celery_ids}"
+    received = sum(_log_since(drill.dep, w, 0).count(f"execute_workload[{celery_ids[0]}] received") for w in WORKERS)
+    assert received == 1, f"the task's message was delivered {received} times (not acknowledged at shutdown?)"
+    drill.check(drill.observe(dag_id, run_id, "refresh", names))
+    drill.account(3)
+    assert drill.posts() == dict.fromkeys(names, 1)
+    assert drill.cancels() == 0
+    drill.tally.notes.append(f"worker warm shutdown: the task finished in try 1 on {worker}, which exited "
+                             f"{stopped_for:.0f} s after SIGTERM")
 
 
 def _triggerer_restart_drill(drill: Drill, sig: signal.Signals) -> None:

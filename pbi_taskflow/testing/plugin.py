@@ -1,16 +1,23 @@
 """The ``pbi_taskflow`` pytest plugin, loaded automatically through the ``pytest11`` entry point.
 
-At start-up it points ``AIRFLOW_HOME`` at a temporary directory with a SQLite database (before
-anything imports Airflow) and offers fixtures for testing DAGs that refresh Power BI:
+It offers fixtures for testing DAGs that refresh Power BI: ``airflow_home``, ``run_dag``,
+``run_task``, ``dag_bag``, ``dag_policy``, ``pbi_emulator``, ``emulator``, ``pbi_connection``,
+``clean_env``, ``pbi_fake_client``, ``webhook_receiver`` and ``smtp_receiver``.
 
-``airflow_home``, ``run_dag``, ``run_task``, ``dag_bag``, ``dag_policy``, ``pbi_emulator``,
-``emulator``, ``pbi_connection``, ``clean_env``, ``pbi_fake_client``, ``webhook_receiver`` and
-``smtp_receiver``.
+A session that uses none of the Airflow fixtures keeps its own Airflow configuration: the plugin
+moves nothing. The Airflow fixtures (:data:`AIRFLOW_FIXTURES`) need Airflow isolated, that is ``AIRFLOW_HOME`` pointed
+at a temporary directory with a SQLite database before anything imports Airflow. That happens
 
-Disable it with ``-p no:pbi_taskflow`` (or ``addopts = ["-p", "no:pbi_taskflow"]``). Keep your own
-``AIRFLOW_HOME`` with ``PBI_TASKFLOW_KEEP_AIRFLOW_HOME=1``. The new database is copied from a per-user
-cache when one matches (see :mod:`pbi_taskflow.testing.dbcache`; ``PBI_TASKFLOW_DB_CACHE=0`` turns it
-off). This module imports neither Airflow nor the emulator at module level.
+- at start-up, before any ``conftest.py`` is imported, when the ini option ``pbi_taskflow_isolate``
+  is true or pytest runs with ``--pbi-taskflow-isolate`` (projects made by ``pbi-taskflow new`` set
+  the ini option);
+- otherwise when a test first requests one of those fixtures, provided nothing has imported Airflow
+  yet; if something has, the fixture fails with a message naming the ini option.
+
+Disable the plugin with ``-p no:pbi_taskflow``. Keep your own ``AIRFLOW_HOME`` with
+``PBI_TASKFLOW_KEEP_AIRFLOW_HOME=1``. The new database is copied from a per-user cache when one
+matches (see :mod:`pbi_taskflow.testing.dbcache`; ``PBI_TASKFLOW_DB_CACHE=0`` turns it off). This
+module imports neither Airflow nor the emulator at module level.
 """
 
 from __future__ import annotations
@@ -38,14 +45,37 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy"
               "no_proxy")
 
 
+#: The ini option that isolates Airflow at start-up, before conftests load.
+ISOLATE_INI = "pbi_taskflow_isolate"
+#: The command-line flag doing the same for one run.
+ISOLATE_FLAG = "--pbi-taskflow-isolate"
+#: The fixtures that isolate Airflow when the session has not (directly or through ``airflow_home``).
+AIRFLOW_FIXTURES = ("airflow_home", "run_dag", "run_task", "dag_bag", "pbi_connection")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("pbi_taskflow_dag_folder", "DAG folder loaded by the dag_bag fixture (relative to rootdir)",
                   default="dags")
     parser.addini("pbi_taskflow_time_scale", "time_scale of the session emulator (emulated seconds per real second)",
                   default="1.0")
+    parser.addini(ISOLATE_INI, "point AIRFLOW_HOME at a temporary directory with a SQLite database at start-up, "
+                  "before conftests import Airflow (pbi_taskflow's Airflow fixtures need it)", type="bool",
+                  default=False)
+    parser.getgroup("pbi_taskflow").addoption(
+        ISOLATE_FLAG, action="store_true", default=False, dest="pbi_taskflow_isolate",
+        help=f"isolate Airflow at start-up, as the ini option {ISOLATE_INI} = true does",
+    )
 
 
-def _isolate(config: pytest.Config) -> None:
+def _wants_isolation(config: pytest.Config) -> bool:
+    """Whether the session turned isolation on (flag or ini option); readable before conftests load."""
+    if getattr(config.known_args_namespace, "pbi_taskflow_isolate", False):
+        return True
+    return bool(config.getini(ISOLATE_INI))
+
+
+def _isolate(config: pytest.Config | None) -> None:
+    """Point Airflow at a temporary home once per session; on failure remember why (and warn, at start-up)."""
     if "configured" in _STATE:
         return
     _STATE["configured"] = True
@@ -53,7 +83,9 @@ def _isolate(config: pytest.Config) -> None:
     try:
         home = configure_airflow_env(keep=keep)
     except RuntimeError as exc:
-        config.issue_config_time_warning(pytest.PytestConfigWarning(str(exc)), stacklevel=2)
+        _STATE["error"] = str(exc)
+        if config is not None:
+            config.issue_config_time_warning(pytest.PytestConfigWarning(str(exc)), stacklevel=2)
         return
     _STATE["home"] = home
     _STATE["temporary"] = not (keep and os.environ.get("AIRFLOW_HOME"))
@@ -63,27 +95,51 @@ def _isolate(config: pytest.Config) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     # Before any conftest.py is imported: a conftest that imports Airflow at module level must
     # already see the isolated AIRFLOW_HOME.
-    _isolate(early_config)
+    if _wants_isolation(early_config):
+        _isolate(early_config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _isolate(config)  # when the plugin was registered too late for the hook above
+    if _wants_isolation(config):
+        _isolate(config)  # when the plugin was registered too late for the hook above
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _STATE.pop("configured", None)
+    _STATE.pop("error", None)
     home = _STATE.pop("home", None)
     if home is not None and _STATE.pop("temporary", False):
         remove_home(home)
 
 
+def _not_isolated_message() -> str:
+    where = os.environ.get("AIRFLOW_HOME") or "~/airflow"
+    return (
+        f"pbi_taskflow: this test uses an Airflow fixture of pbi_taskflow ({', '.join(AIRFLOW_FIXTURES)}), "
+        f"but Airflow was imported (by a conftest.py, a test module or another plugin) before they could point "
+        f"AIRFLOW_HOME at a temporary directory, so Airflow is configured for {where} and its database. "
+        f"Turn isolation on before conftests load: add `{ISOLATE_INI} = true` under [tool.pytest.ini_options] "
+        f"in pyproject.toml (or [pytest] in pytest.ini), or run pytest with {ISOLATE_FLAG}. To test against "
+        f"that AIRFLOW_HOME on purpose, set {KEEP_HOME_ENV}=1."
+    )
+
+
 @pytest.fixture(scope="session")
-def airflow_home() -> Path:
-    """The isolated Airflow home of this test session, with its SQLite metadata DB created or copied from the cache (once)."""
+def _pbi_taskflow_isolated() -> Path:
+    """The isolated Airflow home: the session's, or made now when the session did not turn isolation on."""
+    lazily = "configured" not in _STATE
+    if lazily:
+        _isolate(None)  # not turned on: isolate now, if nothing has imported Airflow yet
     if "home" not in _STATE:
-        pytest.skip("pbi_taskflow could not isolate AIRFLOW_HOME (airflow was imported too early); see the warning")
-    migrate_db(cache=True)
+        pytest.fail(_not_isolated_message() if lazily else str(_STATE.get("error")), pytrace=False)
     return Path(_STATE["home"])
+
+
+@pytest.fixture(scope="session")
+def airflow_home(_pbi_taskflow_isolated: Path) -> Path:
+    """The isolated Airflow home of this test session, with its SQLite metadata DB created or copied from the cache (once)."""
+    migrate_db(cache=True)
+    return _pbi_taskflow_isolated
 
 
 @pytest.fixture
@@ -155,8 +211,13 @@ def pbi_ca_bundle(pbi_emulator: Emulator, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture
-def pbi_connection(emulator: Emulator, pbi_ca_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def pbi_connection(
+    emulator: Emulator, pbi_ca_bundle: Path, monkeypatch: pytest.MonkeyPatch, _pbi_taskflow_isolated: Path
+) -> str:
     """Point the Airflow connection ``powerbi_default`` at the (reset) emulator; return the conn id.
+
+    Airflow is isolated first (see the module docstring), so no other connection lookup reaches a
+    real metadata database.
 
     ``AIRFLOW_CONN_POWERBI_DEFAULT`` gets the emulator's connection JSON; CA variables that are set
     (``REQUESTS_CA_BUNDLE`` and friends) are pointed at a bundle that also trusts the emulator, and

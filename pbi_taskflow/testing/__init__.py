@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY: dict[str, str] = {
+    "AirflowCompatWarning": "pbi_taskflow.testing._compat",
     "DagRunResult": "pbi_taskflow.testing.runner",
     "TaskInstanceInfo": "pbi_taskflow.testing.runner",
     "run_dag": "pbi_taskflow.testing.runner",
@@ -23,6 +24,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "AirflowCompatWarning",
     "DagIntegrityError",
     "DagPolicy",
     "DagRunResult",
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from pbi_taskflow.testing._compat import AirflowCompatWarning as AirflowCompatWarning
     from pbi_taskflow.testing.env import configure_airflow_env as configure_airflow_env
     from pbi_taskflow.testing.env import migrate_db as migrate_db
     from pbi_taskflow.testing.fake_client import FakePowerBIClient as FakePowerBIClient

@@ -83,27 +83,25 @@ def migrate_db(*, reset: bool = False, cache: bool = False) -> None:
     :param cache: use the per-user database cache (the pytest plugin does), unless
         ``PBI_TASKFLOW_DB_CACHE=0`` turns it off.
     """
-    from airflow import settings
+    from pbi_taskflow.testing import _compat
 
-    key = str(settings.SQL_ALCHEMY_CONN)
+    key = _compat.metadata_db_url()
     with _lock:
         if key in _migrated:
             return
         database = _new_sqlite_file(key)
         use_cache = database is not None and not reset and cache and dbcache.enabled()
         entry = dbcache.cache_key() if use_cache else None
-        if database is not None and entry is not None:
-            if settings.engine is not None:
-                settings.engine.dispose()  # no pooled connection may hold the file being replaced
-            if dbcache.load(entry, database):
-                _migrated.add(key)
-                return
-        from airflow.utils import db
-
-        if reset:
-            db.resetdb()
-        else:
-            db.initdb()
+        # no pooled connection may hold the file being replaced; if that cannot be ensured, create it
+        if (
+            database is not None
+            and entry is not None
+            and _compat.release_db_connections()
+            and dbcache.load(entry, database)
+        ):
+            _migrated.add(key)
+            return
+        _compat.create_metadata_db(reset=reset)
         if database is not None and entry is not None:
             dbcache.store(entry, database)
         _migrated.add(key)

@@ -1,14 +1,14 @@
 """Run a DAG (or one task) in this process with ``dag.test()`` and collect what happened.
 
-This hides the Airflow 3.x quirks of ``dag.test()``: the DAG is serialized into the metadata
-database first (bundle sync, a one-DAG ``DagBag`` and ``sync_bag_to_db``), every run gets a unique
+This hides the Airflow 3.x quirks of ``dag.test()`` (the internals they need are in
+:mod:`pbi_taskflow.testing._compat`): the DAG is serialized into the metadata database first
+(bundle sync, a one-DAG ``DagBag`` and ``sync_bag_to_db``), every run gets a unique
 logical date, tasks run without an executor, and the outcome is read back from the database as plain
 Python values (states, deserialized XComs, captured log lines, asset events).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -151,14 +151,9 @@ def _unique_logical_date() -> datetime:
 
 def serialize_dag(dag: Any) -> None:
     """Write ``dag`` into the metadata database so ``dag.test()`` can create runs for it."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from pbi_taskflow.testing._compat import write_dag
 
-    from pbi_taskflow.testing._compat import dag_bag_class, sync_bag
-
-    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
-    bag = dag_bag_class()(dag_folder=os.devnull, collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag(bag, "dags-folder", None)
+    write_dag(dag)
 
 
 def _state(value: Any) -> str | None:
@@ -168,11 +163,9 @@ def _state(value: Any) -> str | None:
 
 
 def _collect(dag_run: Any, capture: LogCapture) -> DagRunResult:
-    from airflow.models.asset import AssetEvent
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from pbi_taskflow.testing._compat import run_models
 
+    TaskInstance, XComModel, AssetEvent, create_session = run_models()
     with create_session() as session:
         tis = (
             session.query(TaskInstance)
@@ -251,8 +244,7 @@ def run_dag(
     :param mark_success_pattern: regex of task ids to mark successful without running them.
     :param on_log: called with each captured log line as it happens (a live progress display).
     """
-    import airflow.sdk.definitions.dag as sdk_dag
-
+    from pbi_taskflow.testing._compat import attributing_tasks
     from pbi_taskflow.testing.env import migrate_db
     from pbi_taskflow.testing.execution_api import prepare_execution_api
 
@@ -260,22 +252,12 @@ def run_dag(
     prepare_execution_api()
     serialize_dag(dag)
     capture = LogCapture(listener=on_log)
-    original = sdk_dag._run_task
-
-    def traced_run_task(*, ti: Any, **kwargs: Any) -> Any:  # Airflow 3.0 passes no ``task``
-        with capture.task(ti.task_id, ti.map_index):
-            return original(ti=ti, **kwargs)
-
-    sdk_dag._run_task = traced_run_task
-    try:
-        with capture.capturing():
-            dag_run = dag.test(
-                logical_date=logical_date or _unique_logical_date(),
-                run_conf=dict(conf) if conf is not None else None,
-                mark_success_pattern=mark_success_pattern,
-            )
-    finally:
-        sdk_dag._run_task = original
+    with attributing_tasks(capture.task), capture.capturing():
+        dag_run = dag.test(
+            logical_date=logical_date or _unique_logical_date(),
+            run_conf=dict(conf) if conf is not None else None,
+            mark_success_pattern=mark_success_pattern,
+        )
     return _collect(dag_run, capture)
 
 

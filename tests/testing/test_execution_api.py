@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbi_taskflow.testing import execution_api
+from pbi_taskflow.testing import _compat, execution_api
 
 
 def _fresh_server():
@@ -49,7 +49,7 @@ def test_lean_build_serves_the_sdk_version_and_restores_airflows_modules(airflow
 
     bundle, router = versions.bundle, routes.execution_api_router
     server = _fresh_server()
-    execution_api._build_lean(server)
+    _compat.build_lean_execution_api(server)
     assert versions.bundle is bundle
     assert routes.execution_api_router is router
     assert len(bundle.versions) > 1  # Airflow still serves every version to real workers
@@ -74,9 +74,10 @@ def test_an_sdk_speaking_an_older_version_falls_back_to_the_full_api(airflow_hom
 
     factory.cache_clear = lambda: cleared.append(True)  # type: ignore[attr-defined]
     monkeypatch.setattr("airflow.sdk.execution_time.supervisor.in_process_api_server", factory)
-    monkeypatch.setattr(execution_api, "_prepared", None)
+    monkeypatch.setattr(_compat, "_api_decision", None)
 
-    assert execution_api.prepare_execution_api() == "full"
+    with pytest.warns(_compat.AirflowCompatWarning, match="full Execution API is used"):
+        assert execution_api.prepare_execution_api() == "full"
     assert cleared == [True]
     assert versions.bundle is bundle
     assert routes.execution_api_router is router
@@ -84,9 +85,9 @@ def test_an_sdk_speaking_an_older_version_falls_back_to_the_full_api(airflow_hom
 
 def test_the_opt_out_variable_keeps_airflows_full_api(monkeypatch):
     """PBI_TASKFLOW_FULL_EXECUTION_API=1 decides "full" without touching Airflow."""
-    monkeypatch.setattr(execution_api, "_prepared", None)
+    monkeypatch.setattr(_compat, "_api_decision", None)
     monkeypatch.setenv(execution_api.FULL_API_ENV, "1")
-    monkeypatch.setattr(execution_api, "_build_lean", lambda server: pytest.fail("must not build a lean API"))
+    monkeypatch.setattr(_compat, "build_lean_execution_api", lambda server: pytest.fail("must not build a lean API"))
     assert execution_api.prepare_execution_api() == "full"
     assert execution_api.prepare_execution_api() == "full"  # decided once per process
 
@@ -102,6 +103,6 @@ def test_an_api_built_before_run_dag_is_kept(monkeypatch):
 
     factory.cache_clear = lambda: pytest.fail("must not drop the API in use")  # type: ignore[attr-defined]
     monkeypatch.setattr("airflow.sdk.execution_time.supervisor.in_process_api_server", factory)
-    monkeypatch.setattr(execution_api, "_prepared", None)
-    monkeypatch.setattr(execution_api, "_build_lean", lambda server: pytest.fail("must not rebuild"))
+    monkeypatch.setattr(_compat, "_api_decision", None)
+    monkeypatch.setattr(_compat, "build_lean_execution_api", lambda server: pytest.fail("must not rebuild"))
     assert execution_api.prepare_execution_api() == "full"

@@ -165,7 +165,7 @@ def cases() -> tuple[Case, ...]:
 
 
 def _client(emu: Any) -> Any:
-    from pbi_taskflow.settings import ConnectionSettings
+    from pbi_taskflow.client.settings import ConnectionSettings
 
     return ConnectionSettings.from_mapping(emu.settings()).build_client()
 
@@ -183,11 +183,11 @@ def _watch(
 
     :param sleep: how the waiter waits (default: really, on the emulator's time scale).
     """
-    from pbi_taskflow._targets import merge_targets
-    from pbi_taskflow.execution import RefreshRun
-    from pbi_taskflow.models import Refresh, RefreshOptions, parse_timestamp
-    from pbi_taskflow.policy import RefreshPolicy
-    from pbi_taskflow.waiter import Waiter
+    from pbi_taskflow.client.models import Refresh, RefreshOptions, parse_timestamp
+    from pbi_taskflow.engine.policy import RefreshPolicy
+    from pbi_taskflow.engine.run import RefreshRun
+    from pbi_taskflow.engine.targets import merge_targets
+    from pbi_taskflow.engine.waiter import Waiter
 
     logger = logging.getLogger("bench.airflow")
     logger.setLevel(logging.ERROR)  # a failed refresh is an expected outcome here, not news
@@ -267,8 +267,7 @@ def _latency_row(case: Case, runs: Sequence[dict[str, Any]]) -> tuple[str, ...]:
 
 
 def latency_rows() -> list[tuple[str, ...]]:
-    from pbi_taskflow import retry
-
+    from pbi_taskflow.client import retry
     retry.set_testing(True)
     try:
         return [_latency_row(case, _latency_runs(case)) for case in cases()]
@@ -287,7 +286,7 @@ def _simulate(schedule: Any, ends_at: float) -> tuple[int, float]:
 
 def schedule_rows() -> list[tuple[str, ...]]:
     """The bare schedule (no HTTP) for every end time on a fine grid: the exact median and worst case."""
-    from pbi_taskflow.policy import RefreshPolicy
+    from pbi_taskflow.engine.policy import RefreshPolicy
 
     policy = RefreshPolicy()
     sweeps = (
@@ -321,7 +320,7 @@ def schedule_rows() -> list[tuple[str, ...]]:
 
 
 def fan_out_rows() -> list[tuple[str, ...]]:
-    from pbi_taskflow import retry
+    from pbi_taskflow.client import retry
     from pbi_taskflow.emulator import Emulator
 
     retry.set_testing(True)
@@ -362,7 +361,7 @@ def main(emit: Callable[[str], None] = print) -> None:
     emit(_table(("variant", "parse ms", "vs plain @task"), parse_rows()))
     emit("Goal: the decorator adds at most 5 ms.")
     emit("")
-    from pbi_taskflow.policy import RefreshPolicy
+    from pbi_taskflow.engine.policy import RefreshPolicy
 
     policy = RefreshPolicy()
     emit(

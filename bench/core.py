@@ -37,10 +37,10 @@ def _median(values: Sequence[float]) -> float:
 
 def _one_refresh(emu: Any, *, enhanced: bool, poll_min: float) -> dict[str, Any]:
     """Resolve, trigger and poll one refresh with a cold token cache; return counts and latency."""
-    from pbi_taskflow.auth import clear_token_caches
-    from pbi_taskflow.models import Refresh, RefreshStatus, parse_timestamp
-    from pbi_taskflow.poll import PollSchedule, expected_duration
-    from pbi_taskflow.settings import ConnectionSettings
+    from pbi_taskflow.client.auth import clear_token_caches
+    from pbi_taskflow.client.models import Refresh, RefreshStatus, parse_timestamp
+    from pbi_taskflow.client.settings import ConnectionSettings
+    from pbi_taskflow.engine.schedule import PollSchedule, expected_duration
 
     clear_token_caches()
     emu.log.clear()
@@ -83,7 +83,7 @@ def _verdict(runs: Sequence[dict[str, Any]]) -> str:
 
 
 def refresh_rows() -> list[tuple[str, ...]]:
-    from pbi_taskflow import retry
+    from pbi_taskflow.client import retry
     from pbi_taskflow.emulator import Emulator
 
     retry.set_testing(True)
@@ -152,7 +152,7 @@ def import_rows() -> list[tuple[str, ...]]:
         "bare python": "pass",
         "import pbi_taskflow": "import pbi_taskflow",
         "pbi_taskflow + Refresh()": "import pbi_taskflow; pbi_taskflow.Refresh('ds', 'ws', tables=['t'])",
-        "client+settings (lazy msal)": "import pbi_taskflow.client, pbi_taskflow.settings",
+        "client+settings (lazy msal)": "import pbi_taskflow.client.sync, pbi_taskflow.client.settings",
         "msal + requests": "import msal, requests",
     }
     walls = {label: _wall(statement, IMPORT_RUNS) for label, statement in statements.items()}

@@ -97,9 +97,9 @@ def _defer_one(i: int) -> dict[str, Any]:
     """
     from airflow.sdk.exceptions import TaskDeferred
 
-    from pbi_taskflow.hook import PowerBIHook
-    from pbi_taskflow.models import Refresh
-    from pbi_taskflow.operator import PowerBIRefreshOperator
+    from pbi_taskflow.airflow.hook import PowerBIHook
+    from pbi_taskflow.airflow.operator import PowerBIRefreshOperator
+    from pbi_taskflow.client.models import Refresh
 
     if getattr(_setup, "client", None) is None:
         _setup.client = PowerBIHook("powerbi_default").get_client()
@@ -137,8 +137,8 @@ def _triggerer_process(conn: Any, conn_json: str, n: int, log_path: str) -> None
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     for stream in (1, 2):  # the task and trigger logs are written (as a triggerer does), to a file
         os.dup2(log_fd, stream)
-    from pbi_taskflow.auth import clear_token_caches
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.client.auth import clear_token_caches
 
     setup_started = time.perf_counter()
     with ThreadPoolExecutor(SETUP_THREADS) as pool:
@@ -228,7 +228,7 @@ def _judge(seen: Sequence[tuple[float, dict[str, Any]]], started: float) -> tupl
     """How many waits ended right (event ``done``, the dataset's own outcome), each one's lateness, and how many
     refreshes had ended before the waits started (their lateness would measure the set-up, so it is not counted).
     """
-    from pbi_taskflow.models import parse_timestamp
+    from pbi_taskflow.client.models import parse_timestamp
 
     correct, lateness, early = 0, [], 0
     for at, payload in seen:
@@ -341,7 +341,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _goal_rows(m: dict[str, Any]) -> list[tuple[str, ...]]:
-    from pbi_taskflow._httppool import MAX_CONNECTIONS
+    from pbi_taskflow.client.pool import MAX_CONNECTIONS
 
     def row(goal: str, value: str, met: bool) -> tuple[str, ...]:
         return (goal, value, "met" if met else "MISSED")

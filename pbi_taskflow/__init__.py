@@ -13,21 +13,21 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     # the decorator and context helpers (Airflow layer)
-    "powerbi_refresh": "pbi_taskflow.decorator",
-    "powerbi_context": "pbi_taskflow.context",
+    "powerbi_refresh": "pbi_taskflow.airflow.decorator",
+    "powerbi_context": "pbi_taskflow.airflow.context",
     # value types
-    "Refresh": "pbi_taskflow.models",
-    "RefreshOptions": "pbi_taskflow.models",
-    "RefreshObject": "pbi_taskflow.models",
-    "RefreshResult": "pbi_taskflow.models",
-    "RefreshStatus": "pbi_taskflow.models",
-    "RefreshType": "pbi_taskflow.models",
-    "CommitMode": "pbi_taskflow.models",
-    "Handle": "pbi_taskflow.models",
-    "Target": "pbi_taskflow.models",
+    "Refresh": "pbi_taskflow.client.models",
+    "RefreshOptions": "pbi_taskflow.client.models",
+    "RefreshObject": "pbi_taskflow.client.models",
+    "RefreshResult": "pbi_taskflow.client.models",
+    "RefreshStatus": "pbi_taskflow.client.models",
+    "RefreshType": "pbi_taskflow.client.models",
+    "CommitMode": "pbi_taskflow.client.models",
+    "Handle": "pbi_taskflow.client.models",
+    "Target": "pbi_taskflow.client.models",
     # clouds
-    "Cloud": "pbi_taskflow.clouds",
-    "get_cloud": "pbi_taskflow.clouds",
+    "Cloud": "pbi_taskflow.client.clouds",
+    "get_cloud": "pbi_taskflow.client.clouds",
     # errors
     "PowerBIError": "pbi_taskflow.errors",
     "AuthenticationError": "pbi_taskflow.errors",
@@ -35,7 +35,7 @@ _LAZY: dict[str, str] = {
     "RefreshError": "pbi_taskflow.errors",
     "RefreshFailedError": "pbi_taskflow.errors",
     # the client (loads requests/msal on first use)
-    "PowerBIClient": "pbi_taskflow.client",
+    "PowerBIClient": "pbi_taskflow.client.sync",
 }
 
 __all__ = [
@@ -62,25 +62,25 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from pbi_taskflow.client import PowerBIClient as PowerBIClient
-    from pbi_taskflow.clouds import Cloud as Cloud
-    from pbi_taskflow.clouds import get_cloud as get_cloud
-    from pbi_taskflow.context import powerbi_context as powerbi_context
-    from pbi_taskflow.decorator import powerbi_refresh as powerbi_refresh
+    from pbi_taskflow.airflow.context import powerbi_context as powerbi_context
+    from pbi_taskflow.airflow.decorator import powerbi_refresh as powerbi_refresh
+    from pbi_taskflow.client.clouds import Cloud as Cloud
+    from pbi_taskflow.client.clouds import get_cloud as get_cloud
+    from pbi_taskflow.client.models import CommitMode as CommitMode
+    from pbi_taskflow.client.models import Handle as Handle
+    from pbi_taskflow.client.models import Refresh as Refresh
+    from pbi_taskflow.client.models import RefreshObject as RefreshObject
+    from pbi_taskflow.client.models import RefreshOptions as RefreshOptions
+    from pbi_taskflow.client.models import RefreshResult as RefreshResult
+    from pbi_taskflow.client.models import RefreshStatus as RefreshStatus
+    from pbi_taskflow.client.models import RefreshType as RefreshType
+    from pbi_taskflow.client.models import Target as Target
+    from pbi_taskflow.client.sync import PowerBIClient as PowerBIClient
     from pbi_taskflow.errors import AuthenticationError as AuthenticationError
     from pbi_taskflow.errors import ConfigurationError as ConfigurationError
     from pbi_taskflow.errors import PowerBIError as PowerBIError
     from pbi_taskflow.errors import RefreshError as RefreshError
     from pbi_taskflow.errors import RefreshFailedError as RefreshFailedError
-    from pbi_taskflow.models import CommitMode as CommitMode
-    from pbi_taskflow.models import Handle as Handle
-    from pbi_taskflow.models import Refresh as Refresh
-    from pbi_taskflow.models import RefreshObject as RefreshObject
-    from pbi_taskflow.models import RefreshOptions as RefreshOptions
-    from pbi_taskflow.models import RefreshResult as RefreshResult
-    from pbi_taskflow.models import RefreshStatus as RefreshStatus
-    from pbi_taskflow.models import RefreshType as RefreshType
-    from pbi_taskflow.models import Target as Target
 
 
 def __getattr__(name: str) -> Any:

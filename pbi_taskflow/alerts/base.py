@@ -15,9 +15,10 @@ from typing import Any
 from airflow.sdk import BaseNotifier
 
 from pbi_taskflow.alerts.delivery import post_json, webhook_url
-from pbi_taskflow.alerts.facts import EVENTS, build_facts, redact_text, results_from_context
+from pbi_taskflow.alerts.facts import EVENTS, build_facts, results_from_context
 from pbi_taskflow.alerts.templating import AlertTemplateError, Template, load_template
 from pbi_taskflow.errors import ConfigurationError
+from pbi_taskflow.observability.redact import redact_text
 
 __all__ = ["AlertNotifier", "MultiNotifier", "WebhookNotifier", "notify_all", "results_from_context"]
 

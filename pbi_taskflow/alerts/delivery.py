@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from pbi_taskflow._urls import is_loopback
-from pbi_taskflow.api import parse_retry_after
+from pbi_taskflow.client.api import parse_retry_after
+from pbi_taskflow.client.urls import is_loopback
 from pbi_taskflow.errors import ConfigurationError
 
 __all__ = ["DeliveryError", "post_json", "webhook_url"]
@@ -45,7 +45,7 @@ def check_url(url: str, conn_id: str) -> str:
 
 def webhook_url(conn_id: str) -> str:
     """Read the webhook URL of an Airflow connection (see the module docs for where it may live)."""
-    from pbi_taskflow._compat import get_connection
+    from pbi_taskflow.airflow.compat import get_connection
 
     conn = get_connection(conn_id)
     extra = conn.extra_dejson or {}

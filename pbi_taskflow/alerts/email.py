@@ -101,7 +101,7 @@ class EmailNotifier(AlertNotifier):
             self.load(self.text_template, "text")
 
     def _connection(self) -> Any:
-        from pbi_taskflow._compat import get_connection
+        from pbi_taskflow.airflow.compat import get_connection
 
         return get_connection(self.conn_id)
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pbi_taskflow.client.models import RefreshResult
 from pbi_taskflow.errors import (
     AuthenticationError,
     CertificateError,
@@ -22,24 +23,13 @@ from pbi_taskflow.errors import (
     UnknownClientError,
     UnknownTenantError,
 )
-from pbi_taskflow.models import RefreshResult
-from pbi_taskflow.status_log import redact_text
+from pbi_taskflow.observability.redact import redact_tree
 
-__all__ = ["auth_advice", "build_facts", "detect_event", "redact_text", "results_from_context"]
+__all__ = ["auth_advice", "build_facts", "detect_event", "results_from_context"]
 
 EVENTS = ("failure", "retry", "success")
 #: The reason a retry gives a dataset it skips because an earlier try of the same run completed it.
 _EARLIER_TRY = re.compile(r"^completed in try \d+ of this DAG run")
-
-def _redact_tree(value: Any, extra: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        return redact_text(value, extra)
-    if isinstance(value, Mapping):
-        return {k: _redact_tree(v, extra) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_redact_tree(v, extra) for v in value]
-    return value
-
 
 def _ti(context: Mapping[str, Any]) -> Any:
     return context.get("ti") or context.get("task_instance")
@@ -119,7 +109,7 @@ def _no_retry(exc: object) -> bool:
     """Whether ``exc`` fails the task without Airflow retries (``AirflowFailException``, as fail-fast errors are)."""
     if not isinstance(exc, BaseException):
         return False
-    from pbi_taskflow._compat import task_exception
+    from pbi_taskflow.airflow.compat import task_exception
 
     return isinstance(exc, task_exception("AirflowFailException"))
 
@@ -242,5 +232,5 @@ def build_facts(
         "error": error,
         "auth": auth,
     }
-    redacted: dict[str, Any] = _redact_tree(facts, secrets)
+    redacted: dict[str, Any] = redact_tree(facts, secrets)
     return redacted

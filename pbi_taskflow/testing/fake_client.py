@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pbi_taskflow.errors import ConfigurationError, NotFoundError, PowerBIError, RefreshAlreadyRunningError
-from pbi_taskflow.models import (
+from pbi_taskflow.client.models import (
     Dataset,
     Handle,
     HistoryEntry,
@@ -31,6 +30,7 @@ from pbi_taskflow.models import (
     Target,
     Workspace,
 )
+from pbi_taskflow.errors import ConfigurationError, NotFoundError, PowerBIError, RefreshAlreadyRunningError
 
 __all__ = ["FakeDataset", "FakePowerBIClient"]
 

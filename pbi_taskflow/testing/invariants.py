@@ -46,7 +46,7 @@ OUTCOME_UNKNOWN = "RefreshOutcomeUnknown"
 AT_TIMEOUT = "the task's timeout"
 #: the error code of ``if_running='fail'`` refusing to start
 ALREADY_RUNNING = "RefreshAlreadyRunning"
-#: What a result's reason says when the refresh followed may be another caller's (see pbi_taskflow._probe).
+#: What a result's reason says when the refresh followed may be another caller's (see pbi_taskflow.engine.probe).
 UNDECIDABLE = "cannot tell whether this request or another caller started it"
 #: clock tolerance between the emulator's and the task's view of "when" (seconds)
 TOLERANCE = dt.timedelta(milliseconds=50)

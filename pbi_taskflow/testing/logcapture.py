@@ -53,7 +53,7 @@ class CapturedLine:
 
 def _redactor() -> Callable[[str], Any]:
     """Airflow's secret masker (the one task logs use), or identity without it."""
-    from pbi_taskflow.auth._masking import masker
+    from pbi_taskflow.observability.redact import masker
 
     module = masker()
     return module.redact if module is not None else (lambda text: text)  # type: ignore[no-any-return]

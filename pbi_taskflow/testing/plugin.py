@@ -195,7 +195,7 @@ def emulator(pbi_emulator: Emulator) -> Emulator:
 
     The process-wide token cache is cleared too, so each test starts without tokens.
     """
-    from pbi_taskflow.auth import clear_token_caches
+    from pbi_taskflow.client.auth import clear_token_caches
 
     pbi_emulator.reset()
     clear_token_caches()
@@ -241,8 +241,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("AZURE_") or name in PROXY_VARS:
             monkeypatch.delenv(name, raising=False)
-    from pbi_taskflow import retry
-
+    from pbi_taskflow.client import retry
     was_testing = retry.is_testing()
     retry.set_testing(True)
     try:

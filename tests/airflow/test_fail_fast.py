@@ -84,8 +84,8 @@ def test_secret_expiring_while_deferred_fails_in_one_try_as_secret_expired(
     sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret that expires while the task is deferred fails it in one try (retries=1) as SecretExpiredError."""
-    from pbi_taskflow.auth import clear_token_caches
-    from pbi_taskflow.operator import PowerBIRefreshOperator
+    from pbi_taskflow.airflow.operator import PowerBIRefreshOperator
+    from pbi_taskflow.client.auth import clear_token_caches
 
     sales.set_refresh("Revenue", duration=5.0)
     sales.add_app(sales.client_id, secret="expired-secret-value", secret_expired=True)

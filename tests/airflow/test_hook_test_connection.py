@@ -17,7 +17,7 @@ WRONG_SECRET = "definitely-wrong-secret-value"
 @pytest.fixture
 def use_conn(emulator: Any, pbi_connection: str, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``use_conn(login=..., password=..., **extras)``: point ``powerbi_default`` at the emulator with changes."""
-    from pbi_taskflow.auth import clear_token_caches
+    from pbi_taskflow.client.auth import clear_token_caches
 
     def change(**fields: Any) -> None:
         conn = json.loads(emulator.airflow_conn_json())
@@ -33,7 +33,7 @@ def use_conn(emulator: Any, pbi_connection: str, clean_env: None, monkeypatch: p
 
 
 def _test() -> tuple[bool, str]:
-    from pbi_taskflow.hook import PowerBIHook
+    from pbi_taskflow.airflow.hook import PowerBIHook
 
     return PowerBIHook("powerbi_default").test_connection()  # type: ignore[no-any-return]
 

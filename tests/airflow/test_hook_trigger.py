@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.models import Refresh
+from pbi_taskflow.client.models import Refresh
 
 pytestmark = pytest.mark.integration
 
 
 def test_hook_test_connection_reports_visible_workspaces(sales: Any) -> None:
     """test_connection() gets a token and lists the workspaces, as `airflow connections test` shows."""
-    from pbi_taskflow.hook import PowerBIHook
+    from pbi_taskflow.airflow.hook import PowerBIHook
 
     ok, message = PowerBIHook().test_connection()
     assert ok, message
@@ -26,8 +26,8 @@ def test_hook_test_connection_reports_a_bad_secret(sales: Any, monkeypatch: pyte
     """A wrong secret gives a failed test with Entra's reason, never the secret itself."""
     import json
 
-    from pbi_taskflow.auth import clear_token_caches
-    from pbi_taskflow.hook import PowerBIHook
+    from pbi_taskflow.airflow.hook import PowerBIHook
+    from pbi_taskflow.client.auth import clear_token_caches
 
     clear_token_caches()  # tokens are cached per app and tenant, not per secret
     conn = json.loads(sales.airflow_conn_json())
@@ -39,9 +39,9 @@ def test_hook_test_connection_reports_a_bad_secret(sales: Any, monkeypatch: pyte
 
 
 def _run_with_one_refresh(sales: Any, duration: float, *, enhanced: bool) -> tuple[Any, Any]:
-    from pbi_taskflow.execution import RefreshRun
-    from pbi_taskflow.policy import RefreshPolicy
-    from pbi_taskflow.settings import ConnectionSettings
+    from pbi_taskflow.client.settings import ConnectionSettings
+    from pbi_taskflow.engine.policy import RefreshPolicy
+    from pbi_taskflow.engine.run import RefreshRun
 
     client = ConnectionSettings.from_mapping(sales.settings()).build_client()
     sales.set_refresh("Revenue", duration=duration)
@@ -58,21 +58,24 @@ def _run_with_one_refresh(sales: Any, duration: float, *, enhanced: bool) -> tup
 
 def test_trigger_serializes_plain_values_and_round_trips(sales: Any) -> None:
     """serialize() gives the classpath and JSON-ready kwargs that rebuild an equal trigger."""
+    import importlib
     import json
 
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
 
     run, policy = _run_with_one_refresh(sales, 0.3, enhanced=False)
     trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
     path, kwargs = trigger.serialize()
-    assert path == "pbi_taskflow.trigger.PowerBIRefreshTrigger"
+    assert path == "pbi_taskflow.trigger.PowerBIRefreshTrigger"  # the stable path Airflow stores
+    module, name = path.rsplit(".", 1)
+    assert getattr(importlib.import_module(module), name) is PowerBIRefreshTrigger
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert PowerBIRefreshTrigger(**kwargs).serialize() == (path, kwargs)
 
 
 def test_trigger_yields_one_event_carrying_the_results(sales: Any) -> None:
     """The async loop watches the refresh until done and yields one event with the final result."""
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
 
     run, policy = _run_with_one_refresh(sales, 0.5, enhanced=True)
     trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
@@ -88,7 +91,7 @@ def test_trigger_yields_one_event_carrying_the_results(sales: Any) -> None:
 
 def test_trigger_on_kill_cancels_started_enhanced_refreshes(sales: Any) -> None:
     """Killing the deferred task cancels the enhanced refresh it started."""
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
 
     run, policy = _run_with_one_refresh(sales, 60, enhanced=True)
     trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
@@ -100,8 +103,8 @@ def test_trigger_reports_refused_credentials_as_an_error_event(sales: Any, monke
     """If Entra refuses the credentials while deferred, the trigger ends with an error event naming the cause and its class."""
     import json
 
-    from pbi_taskflow.auth import clear_token_caches
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.client.auth import clear_token_caches
 
     run, policy = _run_with_one_refresh(sales, 30, enhanced=True)
     clear_token_caches()
@@ -127,8 +130,8 @@ def test_an_unexpected_trigger_error_ends_in_an_error_event_keeping_the_refreshe
     sales: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug while watching gives an error event that names it and still holds the running refresh, uncancelled."""
-    from pbi_taskflow import trigger as trigger_module
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow import trigger as trigger_module
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
 
     run, policy = _run_with_one_refresh(sales, 30, enhanced=True)
 

@@ -51,7 +51,7 @@ def _events(path: Path) -> list[dict]:
 def test_complete_event_lists_the_refreshed_models_as_outputs(tmp_path: Path) -> None:
     """The COMPLETE event of the refresh task has one output per completed model, none for the failed one."""
     (tmp_path / "test_lineage.py").write_text(textwrap.dedent(PROJECT_TEST))
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\npbi_taskflow_isolate = true\n")
     events_file, ids_file = tmp_path / "openlineage.jsonl", tmp_path / "ids.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "OPENLINEAGE"))}
     env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(

@@ -180,7 +180,7 @@ def test_retry_after_a_crash_reattaches_without_a_second_post(
     sales: Any, make_dag: Any, run_dag: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A try that dies while waiting leaves its refresh recorded; the retry follows it instead of starting another."""
-    from pbi_taskflow.waiter import Waiter
+    from pbi_taskflow.engine.waiter import Waiter
 
     sales.set_refresh("Revenue", duration=1.5)
     original = Waiter.wait
@@ -352,7 +352,7 @@ def test_on_kill_without_airflows_record_stops_waiting_and_cancels_nothing(sales
     (a person's kill is covered in test_refresh_promise)."""
     from airflow.sdk import DAG
 
-    from pbi_taskflow.operator import PowerBIRefreshOperator
+    from pbi_taskflow.airflow.operator import PowerBIRefreshOperator
 
     sales.set_refresh("Revenue", duration=60)
     with DAG("kill", schedule=None, start_date=dt.datetime(2026, 1, 1)):
@@ -387,7 +387,7 @@ def test_refresh_log_rows_are_written_when_configured(
     import json
     import sqlite3
 
-    from pbi_taskflow.refresh_log import DEFAULT_TABLE
+    from pbi_taskflow.observability.refresh_log import DEFAULT_TABLE
 
     database = tmp_path / "refresh_log.db"
     monkeypatch.setenv("AIRFLOW_CONN_REFRESH_LOG", json.dumps({"conn_type": "sqlite", "host": str(database)}))

@@ -65,7 +65,7 @@ def test_persistent_403_on_status_reads_fails_the_try_and_the_retry_reattaches(
 ) -> None:
     """Status reads refused five times in a row fail the try, keeping the refresh recorded: the retry follows the
     same refresh instead of starting a second one."""
-    from pbi_taskflow.waiter import DENIED_LIMIT
+    from pbi_taskflow.engine.waiter import DENIED_LIMIT
 
     sales.set_refresh("Revenue", duration=1.5)
     sales.inject("details", "error", status=403, count=DENIED_LIMIT)
@@ -96,7 +96,7 @@ def test_refresh_ending_before_the_deadline_is_reported_completed_not_cancelled(
 def test_a_resumed_try_gets_its_own_deadline(sales: Any, make_dag: Any, run_dag: Any, monkeypatch: Any) -> None:
     """A try that died mid-wait leaves its refresh to the retry, which waits up to its own timeout, not the
     remainder of the first try's."""
-    from pbi_taskflow.waiter import Waiter
+    from pbi_taskflow.engine.waiter import Waiter
 
     sales.set_refresh("Revenue", duration=3.5)
     original, calls = Waiter.wait, {"n": 0}
@@ -121,7 +121,7 @@ def test_clearing_a_task_interrupted_mid_wait_refreshes_again(
 ) -> None:
     """A try that died mid-wait, then a person clears the task: the new try does not resume the old refresh but
     starts a new one (after the old one ends)."""
-    from pbi_taskflow.waiter import Waiter
+    from pbi_taskflow.engine.waiter import Waiter
 
     sales.set_refresh("Revenue", duration=1.0)
     original, calls = Waiter.wait, {"n": 0}
@@ -212,7 +212,7 @@ def test_crash_between_post_and_record_makes_the_retry_look_before_sending(
 ) -> None:
     """The worker dies after Power BI answered the POST but before the answer was recorded: the retry finds the
     refresh in the history (the intent was recorded before sending) and follows it; one POST in all."""
-    from pbi_taskflow._ledger import Ledger
+    from pbi_taskflow.airflow.ledger import Ledger
 
     sales.set_refresh("Revenue", duration=1.5)
     original, saves = Ledger.save, {"n": 0}
@@ -236,7 +236,7 @@ def test_a_request_that_cannot_be_recorded_first_is_not_sent(
 ) -> None:
     """Airflow refuses the record of the next request (e.g. it already failed this try on a missed heartbeat): the
     request is not sent and the try fails saying why; the retry sends it. One POST per dataset in all."""
-    from pbi_taskflow._ledger import Ledger
+    from pbi_taskflow.airflow.ledger import Ledger
 
     store_set, refused = Ledger.save, {"n": 0}
 

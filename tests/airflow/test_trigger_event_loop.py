@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.models import Refresh
+from pbi_taskflow.client.models import Refresh
 
 pytestmark = pytest.mark.integration
 
@@ -32,11 +32,11 @@ class _SlowCallbacks(logging.Handler):
 
 def _triggers(sales: Any) -> list[Any]:
     """One trigger per dataset, each watching the refresh its task started (standard and enhanced)."""
-    from pbi_taskflow.auth import clear_token_caches
-    from pbi_taskflow.execution import RefreshRun
-    from pbi_taskflow.policy import RefreshPolicy
-    from pbi_taskflow.settings import ConnectionSettings
-    from pbi_taskflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.client.auth import clear_token_caches
+    from pbi_taskflow.client.settings import ConnectionSettings
+    from pbi_taskflow.engine.policy import RefreshPolicy
+    from pbi_taskflow.engine.run import RefreshRun
 
     for i in range(TRIGGERS):
         sales.add_dataset("Sales", f"Model {i}", duration=0.5 + 0.1 * i)
@@ -60,8 +60,8 @@ def test_triggers_in_one_loop_never_block_it_and_share_one_token_and_client(sale
     Connection lookup, settings, credentials, the CA bundle's TLS context and tokens are all set up off
     the loop; the triggers share one pooled client, which the last one closes.
     """
-    from pbi_taskflow._compat import aget_connection
-    from pbi_taskflow._httppool import clear_ssl_contexts, shared_pool
+    from pbi_taskflow.airflow.compat import aget_connection
+    from pbi_taskflow.client.pool import clear_ssl_contexts, shared_pool
 
     triggers = _triggers(sales)
     clear_ssl_contexts()  # the TLS context is built during the run, as in a fresh triggerer
@@ -109,8 +109,8 @@ def test_triggers_in_one_loop_never_block_it_and_share_one_token_and_client(sale
 
 def test_triggers_starting_together_look_their_connection_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lookups of one connection under way at once are shared; a later one looks it up again."""
-    from pbi_taskflow import _compat
-    from pbi_taskflow.trigger import _connection
+    from pbi_taskflow.airflow import compat as _compat
+    from pbi_taskflow.airflow.trigger import _connection
 
     lookups: list[str] = []
 

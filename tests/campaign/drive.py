@@ -71,11 +71,11 @@ class _Events:
 
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
-        from pbi_taskflow._ledger import Ledger
-        from pbi_taskflow.client import PowerBIClient
-        from pbi_taskflow.operator import PowerBIRefreshOperator
-        from pbi_taskflow.trigger import PowerBIRefreshTrigger
-        from pbi_taskflow.waiter import Waiter
+        from pbi_taskflow.airflow.ledger import Ledger
+        from pbi_taskflow.airflow.operator import PowerBIRefreshOperator
+        from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+        from pbi_taskflow.client.sync import PowerBIClient
+        from pbi_taskflow.engine.waiter import Waiter
 
         events = self
         execute, trigger_refresh, save, poll = (PowerBIRefreshOperator.execute, PowerBIClient.trigger_refresh,
@@ -279,7 +279,7 @@ def run_scenario(emulator: Any, scenario: Scenario, run_dag: Any) -> Outcome:
     events = _Events(scenario)
     events.dag_id = dag_id
     epoch = emulator.clock()
-    with events.patched(), mock.patch("pbi_taskflow._clientbase.HISTORY_GRACE", GRACE):
+    with events.patched(), mock.patch("pbi_taskflow.client.base.APPEARANCE_GRACE", GRACE):
         result = run_dag(dag)
         state = result.task_states.get("refresh")
         results = result.xcom("refresh")

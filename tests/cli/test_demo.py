@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pbi_taskflow.alerts.templating import _md as md_escape
-from pbi_taskflow.demo import _alert_excerpt, _card_texts, _compact, _rendered
+from pbi_taskflow.cli.demo import _alert_excerpt, _card_texts, _compact, _rendered
 
 
 def test_status_lines_are_compacted_to_dataset_status_and_elapsed():

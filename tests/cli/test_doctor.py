@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pbi_taskflow.cli import main
+from pbi_taskflow.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pbi_taskflow.cli import main
+from pbi_taskflow.cli.main import main
 
 
 def test_no_command_prints_help_and_exits_2(capsys):
@@ -27,7 +27,7 @@ def test_emulator_options_are_passed_to_the_emulator(capsys):
 def test_startup_does_not_import_heavy_modules():
     """Parsing the command line imports neither Airflow, cookiecutter, msal, requests nor rich."""
     code = (
-        "import sys; from pbi_taskflow.cli import build_parser; build_parser().parse_args(['doctor']); "
+        "import sys; from pbi_taskflow.cli.main import build_parser; build_parser().parse_args(['doctor']); "
         "print(sorted(m for m in ('airflow', 'cookiecutter', 'msal', 'requests', 'rich') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout

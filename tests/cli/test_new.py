@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pbi_taskflow.cli import main
+from pbi_taskflow.cli.main import main
 
 
 def test_new_from_config_file(tmp_path, capsys):

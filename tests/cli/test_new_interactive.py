@@ -121,7 +121,7 @@ def test_the_docs_list_exactly_the_choice_values_the_prompt_accepts():
     """docs/scaffolding.md names, for each choice question, the values the template (and so the prompt) offers."""
     import re
 
-    from pbi_taskflow.scaffold import template_dir
+    from pbi_taskflow.cli.scaffold import template_dir
 
     choices = {k: v for k, v in json.loads((template_dir() / "cookiecutter.json").read_text()).items()
                if isinstance(v, list)}

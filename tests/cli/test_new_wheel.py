@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 import pbi_taskflow
-from pbi_taskflow.cli import main
-from pbi_taskflow.scaffold import template_dir
+from pbi_taskflow.cli.main import main
+from pbi_taskflow.cli.scaffold import template_dir
 print("PACKAGE", pbi_taskflow.__file__)
 print("TEMPLATE", template_dir())
 sys.exit(main(["new", "--no-input", "-o", sys.argv[1], "dag_id=from_wheel"]))

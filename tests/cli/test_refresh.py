@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbi_taskflow.cli import main
+from pbi_taskflow.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pbi_taskflow.auth import clear_token_caches
+from pbi_taskflow.client.auth import clear_token_caches
 
 
 @pytest.fixture

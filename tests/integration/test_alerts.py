@@ -14,8 +14,8 @@ from _alert_receivers import SmtpReceiver, running
 from pbi_taskflow.alerts import EmailNotifier, SlackNotifier, TeamsNotifier, notify_all
 from pbi_taskflow.alerts.delivery import DeliveryError, post_json
 from pbi_taskflow.alerts.templating import AlertTemplateError
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, SecretExpiredError
-from pbi_taskflow.models import RefreshResult, RefreshStatus
 from pbi_taskflow.testing.logcapture import LogCapture
 from pbi_taskflow.testing.receivers import WebhookReceiver
 

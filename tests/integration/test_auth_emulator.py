@@ -10,12 +10,12 @@ import uuid
 import certifi
 import pytest
 
-from pbi_taskflow.auth import (
+from pbi_taskflow.client.auth import (
     CertificateCredential,
     ClientSecretCredential,
     FederatedCredential,
 )
-from pbi_taskflow.clouds import get_cloud
+from pbi_taskflow.client.clouds import get_cloud
 from pbi_taskflow.errors import (
     AuthenticationError,
     CertificateError,
@@ -275,7 +275,7 @@ def test_refresh_in_renews_proactively_and_survives_an_outage(emulator):
 
 def test_untrusted_authority_fails_fast_with_ca_bundle_advice(emulator, monkeypatch):
     """Without the emulator's CA the token request fails once (not retried) and says to set ca_bundle."""
-    from pbi_taskflow.retry import is_transient
+    from pbi_taskflow.client.retry import is_transient
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # public CAs only, as in many containers
     cred = ClientSecretCredential(emulator.tenant_id, emulator.client_id, emulator.client_secret, cloud=_cloud(emulator))

@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pbi_taskflow.auth import ClientSecretCredential, ManagedIdentityCredential, clear_token_caches
-from pbi_taskflow.client import PowerBIClient
-from pbi_taskflow.clouds import get_cloud
+from pbi_taskflow.client.auth import ClientSecretCredential, ManagedIdentityCredential, clear_token_caches
+from pbi_taskflow.client.clouds import get_cloud
+from pbi_taskflow.client.sync import PowerBIClient
 from pbi_taskflow.errors import AuthenticationError
 
 pytestmark = pytest.mark.integration

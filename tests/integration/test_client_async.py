@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from pbi_taskflow.client.models import Refresh, RefreshStatus
+from pbi_taskflow.client.retry import RetryPolicy
+from pbi_taskflow.client.settings import ConnectionSettings
 from pbi_taskflow.errors import InvalidRequestError
-from pbi_taskflow.models import Refresh, RefreshStatus
-from pbi_taskflow.retry import RetryPolicy
-from pbi_taskflow.settings import ConnectionSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cold_token_cache")]
 
@@ -140,7 +140,7 @@ def test_async_client_retries_dropped_and_failed_status_calls(setup, fault):
 
 def test_async_clients_of_one_connection_share_one_pooled_client_and_its_connections(setup):
     """Twenty clients of one connection in one loop reuse one TLS connection; the last aclose closes it."""
-    from pbi_taskflow._httppool import shared_pool
+    from pbi_taskflow.client.pool import shared_pool
 
     emu, settings = setup
     handle = _start_costs(settings)
@@ -195,7 +195,7 @@ def test_an_explicit_httpx_client_is_used_and_left_open(setup):
     """``client=`` bypasses the pool; aclose() leaves that client to its owner."""
     import httpx
 
-    from pbi_taskflow._httppool import shared_pool, ssl_context
+    from pbi_taskflow.client.pool import shared_pool, ssl_context
 
     _emu, settings = setup
 

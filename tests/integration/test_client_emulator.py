@@ -8,9 +8,12 @@ import uuid
 
 import pytest
 
-from pbi_taskflow.auth import ClientSecretCredential
-from pbi_taskflow.client import PowerBIClient
-from pbi_taskflow.clouds import get_cloud
+from pbi_taskflow.client.auth import ClientSecretCredential
+from pbi_taskflow.client.clouds import get_cloud
+from pbi_taskflow.client.models import Refresh, RefreshStatus, Target
+from pbi_taskflow.client.retry import RetryPolicy
+from pbi_taskflow.client.settings import ConnectionSettings
+from pbi_taskflow.client.sync import PowerBIClient
 from pbi_taskflow.errors import (
     AmbiguousNameError,
     ConfigurationError,
@@ -23,9 +26,6 @@ from pbi_taskflow.errors import (
     UnknownNameError,
     WorkspaceNotAllowedError,
 )
-from pbi_taskflow.models import Refresh, RefreshStatus, Target
-from pbi_taskflow.retry import RetryPolicy
-from pbi_taskflow.settings import ConnectionSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cold_token_cache")]
 
@@ -247,12 +247,12 @@ def test_persistent_server_errors_surface_without_cancelling(emu):
 
 def run_refreshes(client, *refreshes, **policy):
     """Plan, start and wait for ``refreshes`` as a task does (worker mode, fast polls); return the results."""
-    from pbi_taskflow.execution import RefreshRun
-    from pbi_taskflow.policy import RefreshPolicy
-    from pbi_taskflow.waiter import Waiter
+    from pbi_taskflow.engine.policy import RefreshPolicy
+    from pbi_taskflow.engine.run import RefreshRun
+    from pbi_taskflow.engine.waiter import Waiter
 
     policy = RefreshPolicy(**{"poll_min": 0.05, "poll_max": 0.2, **policy})
-    client.history_grace = policy.appearance_grace
+    client.appearance_grace = policy.appearance_grace
     run = RefreshRun(deadline=time.time() + 30)
     run.plan(client, [client.resolve(r) for r in refreshes], policy, time.time())
     assert Waiter(run, client, policy, logging.getLogger("test.client")).wait()
@@ -403,10 +403,10 @@ def test_ambiguous_enhanced_post_does_not_adopt_someone_elses_refresh(emu):
         other = client.trigger_refresh(client.resolve(Refresh("Revenue", "Sales", type="Calculate")))
         emu.inject("refresh_post", "drop")
         client_target = Refresh("Revenue", "Sales", type="Full", tables=["Sales"])
-        from pbi_taskflow._targets import target_to_dict
-        from pbi_taskflow.execution import RefreshRun
-        from pbi_taskflow.policy import RefreshPolicy
-        from pbi_taskflow.waiter import Waiter
+        from pbi_taskflow.engine.policy import RefreshPolicy
+        from pbi_taskflow.engine.run import RefreshRun
+        from pbi_taskflow.engine.targets import target_to_dict
+        from pbi_taskflow.engine.waiter import Waiter
 
         policy = RefreshPolicy(poll_min=0.05, poll_max=0.2)
         run = RefreshRun(deadline=time.time() + 30)

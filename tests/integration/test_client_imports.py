@@ -27,8 +27,8 @@ HEAVY = (
     "statement",
     [
         "import pbi_taskflow",
-        "import pbi_taskflow.client, pbi_taskflow.aclient, pbi_taskflow.settings, pbi_taskflow.auth",
-        "from pbi_taskflow.auth import ClientSecretCredential; ClientSecretCredential('t', 'c', 's')",
+        "import pbi_taskflow.client.sync, pbi_taskflow.client.aio, pbi_taskflow.client.settings, pbi_taskflow.client.auth",
+        "from pbi_taskflow.client.auth import ClientSecretCredential; ClientSecretCredential('t', 'c', 's')",
     ],
 )
 def test_import_does_not_load_heavy_modules(statement):

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.context import PowerBIContext
+from pbi_taskflow.airflow.context import PowerBIContext
+from pbi_taskflow.client.settings import ConnectionSettings
 from pbi_taskflow.errors import NotFoundError
-from pbi_taskflow.settings import ConnectionSettings
 
 pytestmark = pytest.mark.integration
 

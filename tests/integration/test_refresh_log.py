@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError
-from pbi_taskflow.models import RefreshResult, RefreshStatus
-from pbi_taskflow.refresh_log import RefreshRecorder, refresh_log_callback, write_refresh_log
+from pbi_taskflow.observability.refresh_log import RefreshRecorder, refresh_log_callback, write_refresh_log
 from pbi_taskflow.testing.logcapture import LogCapture
 
 pytestmark = pytest.mark.integration
@@ -145,7 +145,7 @@ def test_connection_urls() -> None:
     """Airflow connections map to SQLAlchemy URLs: sqlite by file path, postgres with an optional driver."""
     from airflow.sdk import Connection
 
-    from pbi_taskflow.refresh_log import connection_url
+    from pbi_taskflow.observability.refresh_log import connection_url
 
     sqlite = Connection(conn_id="a", conn_type="sqlite", host="/data/log.db")
     assert connection_url(sqlite).render_as_string() == "sqlite:////data/log.db"
@@ -169,7 +169,7 @@ def test_postgres_without_driver_uses_the_installed_one(monkeypatch: pytest.Monk
 
     from airflow.sdk import Connection
 
-    from pbi_taskflow.refresh_log import connection_url
+    from pbi_taskflow.observability.refresh_log import connection_url
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -15,8 +15,8 @@ import pytest
 from pg_cluster import PostgresServer, can_run_server, find_binaries, postgres_server
 from test_refresh_log import StubTI, health_history, health_query, result
 
-from pbi_taskflow.models import RefreshResult, RefreshStatus
-from pbi_taskflow.refresh_log import RefreshRecorder, write_refresh_log
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
+from pbi_taskflow.observability.refresh_log import RefreshRecorder, write_refresh_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pbi_taskflow import __version__
-from pbi_taskflow.scaffold import ScaffoldError, default_source, generate
+from pbi_taskflow.cli.scaffold import ScaffoldError, default_source, generate
 
 GUID_WS = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 GUID_DS = "9b2d7c1a-2e4f-4a6b-8c0d-1e2f3a4b5c6d"
@@ -177,7 +177,7 @@ def test_bad_answers_are_rejected(tmp_path, case):
 @pytest.mark.parametrize("name", ["Sales-2024", "2024-2025", "Finance {EU}", "cafe-babe Reports", "deadbeef"])
 def test_names_that_merely_contain_hex_are_not_mistaken_for_ids(tmp_path, name):
     """Ordinary workspace names (digits and dashes, a few hex-looking words) are not GUID typos."""
-    from pbi_taskflow.scaffold import _hook, template_dir
+    from pbi_taskflow.cli.scaffold import _hook, template_dir
 
     assert _hook(template_dir()).guid_problem(name) is None
 
@@ -209,7 +209,7 @@ def test_the_hook_itself_rejects_bad_answers_for_plain_cookiecutter(tmp_path, ca
     from cookiecutter.exceptions import FailedHookException
     from cookiecutter.main import cookiecutter
 
-    from pbi_taskflow.scaffold import template_dir
+    from pbi_taskflow.cli.scaffold import template_dir
 
     with pytest.raises(FailedHookException):
         cookiecutter(str(template_dir()), no_input=True, output_dir=str(tmp_path),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pbi_taskflow.client.models import RefreshStatus
 from pbi_taskflow.errors import NotFoundError, RefreshAlreadyRunningError, ThrottledError
-from pbi_taskflow.models import RefreshStatus
 
 
 def test_refresh_runs_through_programmed_polls_to_outcome(pbi_fake_client):
@@ -57,7 +57,7 @@ def test_programmed_errors_and_conflicts(pbi_fake_client):
 
 def test_fake_mirrors_the_real_client_surface():
     """Every faked method exists on PowerBIClient, so tests written against the fake fit the real client."""
-    from pbi_taskflow.client import PowerBIClient
+    from pbi_taskflow.client.sync import PowerBIClient
     from pbi_taskflow.testing.fake_client import _METHODS
 
     assert [m for m in _METHODS if not callable(getattr(PowerBIClient, m, None))] == []
@@ -65,7 +65,7 @@ def test_fake_mirrors_the_real_client_surface():
 
 def test_resolve_names_to_a_target(pbi_fake_client):
     """resolve() turns a Refresh of names into ids, like the real client."""
-    from pbi_taskflow.models import Refresh
+    from pbi_taskflow.client.models import Refresh
 
     ds = pbi_fake_client.add_dataset("Finance", "Sales")
     target = pbi_fake_client.resolve(Refresh("Sales", "Finance"))

@@ -76,7 +76,7 @@ def test_pbi_connection_makes_requests_trust_the_emulator_despite_requests_ca_bu
 @pytest.mark.parametrize("attempt", [1, 2])
 def test_each_test_starts_without_cached_tokens(pbi_connection, emulator, attempt):
     """Whatever ran before, a client in this test fetches its own token from the emulator."""
-    from pbi_taskflow.settings import ConnectionSettings
+    from pbi_taskflow.client.settings import ConnectionSettings
 
     emulator.add_workspace("Sales")
     with ConnectionSettings.from_mapping(emulator.airflow_conn()).build_client() as client:
@@ -86,8 +86,7 @@ def test_each_test_starts_without_cached_tokens(pbi_connection, emulator, attemp
 
 def test_clean_env_clears_azure_and_proxy_variables_and_retry_sleeps(monkeypatch, request):
     """clean_env removes AZURE_* and proxy variables and turns retry waits off for the test."""
-    from pbi_taskflow import retry
-
+    from pbi_taskflow.client import retry
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "not-a-real-secret")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.setenv("no_proxy", "example.com")

@@ -98,7 +98,7 @@ def test_captured_logs_hide_masked_secrets(run_dag):
     """A secret registered with Airflow's masker is replaced by *** in the captured log lines."""
     from airflow.sdk import dag, task
 
-    from pbi_taskflow.auth._masking import register_secrets_with_airflow
+    from pbi_taskflow.observability.redact import register_secrets_with_airflow
 
     register_secrets_with_airflow("planted-secret-4711")
 

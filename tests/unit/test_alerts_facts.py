@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.alerts.facts import auth_advice, build_facts, detect_event, redact_text, results_from_context
+from pbi_taskflow.alerts.facts import auth_advice, build_facts, detect_event, results_from_context
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
 from pbi_taskflow.errors import InvalidSecretError, RefreshFailedError, SecretExpiredError
-from pbi_taskflow.models import RefreshResult, RefreshStatus
+from pbi_taskflow.observability.redact import redact_text
 
 
 def _result(name: str, status: RefreshStatus, **kw: Any) -> dict[str, Any]:

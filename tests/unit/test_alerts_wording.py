@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow._tries import CarryOver
 from pbi_taskflow.alerts.facts import build_facts
 from pbi_taskflow.alerts.templating import load_template
-from pbi_taskflow.models import RefreshResult, RefreshStatus, Target
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus, Target
+from pbi_taskflow.engine.tries import CarryOver
 
 CHANNELS = (("teams_card.json.j2", "json"), ("slack_blocks.json.j2", "json"), ("email.html.j2", "html"),
             ("email.txt.j2", "text"))

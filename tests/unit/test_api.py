@@ -1,4 +1,4 @@
-"""Unit tests for request building, error decoding and response parsing in pbi_taskflow.api."""
+"""Unit tests for request building, error decoding and response parsing in pbi_taskflow.client.api."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pickle
 
 import pytest
 
-from pbi_taskflow import api
-from pbi_taskflow.clouds import get_cloud
+from pbi_taskflow.client import api
+from pbi_taskflow.client.clouds import get_cloud
+from pbi_taskflow.client.models import Handle, HistoryEntry, RefreshOptions, RefreshStatus
 from pbi_taskflow.errors import (
     EnhancedRefreshNotSupportedError,
     InvalidRequestError,
@@ -20,7 +21,6 @@ from pbi_taskflow.errors import (
     ThrottledError,
     TokenExpiredError,
 )
-from pbi_taskflow.models import Handle, HistoryEntry, RefreshOptions, RefreshStatus
 
 WS = "11111111-1111-1111-1111-111111111111"
 DS = "22222222-2222-2222-2222-222222222222"

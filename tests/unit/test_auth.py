@@ -9,8 +9,8 @@ import threading
 import pytest
 from _pbi_certs import self_signed
 
-from pbi_taskflow import auth
-from pbi_taskflow.auth import (
+from pbi_taskflow.client import auth
+from pbi_taskflow.client.auth import (
     AccessToken,
     CertificateCredential,
     ClientSecretCredential,
@@ -18,9 +18,9 @@ from pbi_taskflow.auth import (
     FederatedCredential,
     ManagedIdentityCredential,
     error_from_msal,
-    register_secrets_with_airflow,
 )
-from pbi_taskflow.clouds import get_cloud
+from pbi_taskflow.client.clouds import get_cloud
+from pbi_taskflow.client.retry import is_transient
 from pbi_taskflow.errors import (
     AuthenticationError,
     CertificateError,
@@ -34,7 +34,6 @@ from pbi_taskflow.errors import (
     UnknownClientError,
     UnknownTenantError,
 )
-from pbi_taskflow.retry import is_transient
 
 TENANT = "5a061bcf-d29a-4132-9c12-998b57433899"
 CLIENT = "41154af5-3761-4a5e-9fc0-7bbee6062cbc"
@@ -300,21 +299,3 @@ def test_concurrent_cold_callers_build_one_app_and_make_one_request(mocker):
     assert factory.call_count == 1
     assert auth.token_requests() == 1
 
-
-def test_register_secrets_with_airflow_masks_values(mocker):
-    """Non-empty values go to Airflow's masker; empty ones are skipped."""
-    from pbi_taskflow.auth import _masking
-
-    masked: list[str] = []
-    fake = type("Masker", (), {"mask_secret": staticmethod(masked.append), "redact": staticmethod(str)})
-    mocker.patch.object(_masking, "masker", return_value=fake)
-    assert register_secrets_with_airflow(SECRET, None, "", "other") == 2
-    assert masked == [SECRET, "other"]
-
-
-def test_register_secrets_without_airflow_is_a_no_op(mocker):
-    """Without Airflow's masker nothing happens."""
-    from pbi_taskflow.auth import _masking
-
-    mocker.patch.object(_masking, "masker", return_value=None)
-    assert register_secrets_with_airflow(SECRET) == 0

@@ -6,10 +6,12 @@ import datetime as dt
 
 import pytest
 
-from pbi_taskflow import api
-from pbi_taskflow._names import pick
-from pbi_taskflow.auth import AccessToken
-from pbi_taskflow.client import PowerBIClient
+from pbi_taskflow.client import api
+from pbi_taskflow.client.auth import AccessToken
+from pbi_taskflow.client.models import Dataset, Handle, Refresh, RefreshOptions, RefreshStatus, Target, Workspace
+from pbi_taskflow.client.names import pick
+from pbi_taskflow.client.retry import RetryPolicy
+from pbi_taskflow.client.sync import PowerBIClient
 from pbi_taskflow.errors import (
     AmbiguousNameError,
     AmbiguousRefreshRequestError,
@@ -22,8 +24,6 @@ from pbi_taskflow.errors import (
     UnknownNameError,
     WorkspaceNotAllowedError,
 )
-from pbi_taskflow.models import Dataset, Handle, Refresh, RefreshOptions, RefreshStatus, Target, Workspace
-from pbi_taskflow.retry import RetryPolicy
 
 WS = "11111111-1111-1111-1111-111111111111"
 WS2 = "33333333-3333-3333-3333-333333333333"

@@ -1,10 +1,10 @@
-"""Unit tests for sovereign-cloud presets in pbi_taskflow.clouds."""
+"""Unit tests for sovereign-cloud presets in pbi_taskflow.client.clouds."""
 
 from __future__ import annotations
 
 import pytest
 
-from pbi_taskflow.clouds import CLOUDS, get_cloud
+from pbi_taskflow.client.clouds import CLOUDS, get_cloud
 from pbi_taskflow.errors import ConfigurationError
 
 

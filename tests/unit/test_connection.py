@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.connection and pbi_taskflow.hook: Airflow connection fields -> settings."""
+"""Unit tests for pbi_taskflow.airflow.connection and pbi_taskflow.airflow.hook: Airflow connection fields -> settings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.connection import settings_from_connection
+from pbi_taskflow.airflow.connection import settings_from_connection
 from pbi_taskflow.errors import ConfigurationError
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -66,15 +66,15 @@ def test_secrets_are_registered_with_the_masker(mocker: Any) -> None:
     """The client secret and certificate are handed to Airflow's secret masker."""
     masked: list[str] = []
     fake = type("Masker", (), {"mask_secret": staticmethod(masked.append), "redact": staticmethod(str)})
-    mocker.patch("pbi_taskflow.auth._masking.masker", return_value=fake)
+    mocker.patch("pbi_taskflow.observability.redact.masker", return_value=fake)
     settings_from_connection(_Conn(login=CLIENT, password="s3cret-value", extra={"tenant_id": TENANT}))
     assert "s3cret-value" in masked
 
 
 def test_hook_metadata_matches_provider_info() -> None:
     """The hook declares the connection type, default conn id and name the provider registers."""
-    from pbi_taskflow.hook import PowerBIHook
-    from pbi_taskflow.provider_info import get_provider_info
+    from pbi_taskflow.airflow.hook import PowerBIHook
+    from pbi_taskflow.airflow.provider_info import get_provider_info
 
     [conn_type] = get_provider_info()["connection-types"]
     assert PowerBIHook.conn_type == conn_type["connection-type"] == "pbi_taskflow"

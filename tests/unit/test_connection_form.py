@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.connection import settings_from_connection
-from pbi_taskflow.provider_info import get_provider_info
+from pbi_taskflow.airflow.connection import settings_from_connection
+from pbi_taskflow.airflow.provider_info import get_provider_info
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _pbi_certs import self_signed

@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.decorator and the operator's parse-time validation (no I/O)."""
+"""Unit tests for pbi_taskflow.airflow.decorator and the operator's parse-time validation (no I/O)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pbi_taskflow.errors import ConfigurationError
 def test_decorator_import_loads_no_client_stack() -> None:
     """Importing the decorator (what a DAG file does) loads neither msal, requests, the client, the trigger nor the emulator."""
     code = (
-        "import sys, airflow; import pbi_taskflow.decorator; "
-        "bad = ['msal', 'requests', 'pbi_taskflow.client', 'pbi_taskflow.aclient', 'pbi_taskflow.trigger', "
-        "'pbi_taskflow.emulator', 'pbi_taskflow.hook']; "
+        "import sys, airflow; import pbi_taskflow.airflow.decorator; "
+        "bad = ['msal', 'requests', 'pbi_taskflow.client.sync', 'pbi_taskflow.client.aio', 'pbi_taskflow.airflow.trigger', "
+        "'pbi_taskflow.emulator', 'pbi_taskflow.airflow.hook']; "
         "print([m for m in bad if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -35,7 +35,7 @@ def test_parsing_a_dag_without_refresh_options_stays_light() -> None:
         "    def refresh():\n"
         "        return 'Revenue'\n"
         "    refresh()\n"
-        "bad = ['pbi_taskflow.models', 'pbi_taskflow.execution', 'pbi_taskflow.poll', 'pbi_taskflow.selection']\n"
+        "bad = ['pbi_taskflow.client.models', 'pbi_taskflow.engine.run', 'pbi_taskflow.engine.schedule', 'pbi_taskflow.engine.selection']\n"
         "print([m for m in bad if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

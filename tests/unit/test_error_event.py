@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow._error_event import error_class, error_from_event, error_to_event, trigger_error
+from pbi_taskflow.airflow.error_event import error_class, error_from_event, error_to_event, trigger_error
 from pbi_taskflow.errors import (
     AmbiguousNameError,
     PowerBIError,
@@ -74,7 +74,7 @@ def test_malformed_class_fields_are_dropped_not_trusted() -> None:
     "pbi_taskflow.errors.Any",
     "pbi_taskflow.errors.NoSuchError",
     "pbi_taskflow.errors.PowerBIError.__subclasses__",
-    "pbi_taskflow.trigger.PowerBIRefreshTrigger",
+    "pbi_taskflow.airflow.trigger.PowerBIRefreshTrigger",
     "pbi_taskflow.errors",
     "",
     42,

@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.execution and pbi_taskflow.policy: plain-value forms, merging, history facts."""
+"""Unit tests for pbi_taskflow.engine.run and pbi_taskflow.engine.policy: plain-value forms, merging, history facts."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import json
 
 import pytest
 
-from pbi_taskflow._targets import merge_targets, options_from_dict, options_to_dict, target_from_dict, target_to_dict
-from pbi_taskflow.errors import ConfigurationError
-from pbi_taskflow.execution import HistoryFacts, RefreshRun
-from pbi_taskflow.models import (
+from pbi_taskflow.client.models import (
     Handle,
     HistoryEntry,
     RefreshObject,
@@ -20,7 +17,16 @@ from pbi_taskflow.models import (
     RefreshStatus,
     Target,
 )
-from pbi_taskflow.policy import RefreshPolicy
+from pbi_taskflow.engine.policy import RefreshPolicy
+from pbi_taskflow.engine.run import HistoryFacts, RefreshRun
+from pbi_taskflow.engine.targets import (
+    merge_targets,
+    options_from_dict,
+    options_to_dict,
+    target_from_dict,
+    target_to_dict,
+)
+from pbi_taskflow.errors import ConfigurationError
 
 
 def _target(dataset_id: str = "DS-1", objects: tuple[RefreshObject, ...] = ()) -> Target:

@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow._failfast: permanent errors fail without retries and stay recognisable."""
+"""Unit tests for pbi_taskflow.airflow.failfast: permanent errors fail without retries and stay recognisable."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from pbi_taskflow._failfast import fail_fast
+from pbi_taskflow.airflow.failfast import fail_fast
 from pbi_taskflow.errors import ConfigurationError, InvalidSecretError, RefreshFailedError, ThrottledError
 
 

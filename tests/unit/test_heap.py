@@ -1,4 +1,4 @@
-"""pbi_taskflow._heap: the triggerer's start-up heap is frozen once per process, unless turned off."""
+"""pbi_taskflow.airflow.heap: the triggerer's start-up heap is frozen once per process, unless turned off."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pbi_taskflow import _heap
+from pbi_taskflow.airflow import heap as _heap
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,8 @@ import certifi
 import httpx
 import pytest
 
-from pbi_taskflow import _httppool
-from pbi_taskflow._httppool import MAX_CONNECTIONS, ClientPool, PoolKey, SharedClient, ssl_context
+from pbi_taskflow.client import pool as _httppool
+from pbi_taskflow.client.pool import MAX_CONNECTIONS, ClientPool, PoolKey, SharedClient, ssl_context
 from pbi_taskflow.errors import ConfigurationError
 
 ROOT = "https://api.powerbi.com/v1.0/myorg"

@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.lineage: asset uris, event extras and tolerant OpenLineage facets."""
+"""Unit tests for pbi_taskflow.airflow.lineage: asset uris, event extras and tolerant OpenLineage facets."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.lineage import dataset_uri, event_extra, openlineage_facets
-from pbi_taskflow.models import RefreshResult, RefreshStatus
+from pbi_taskflow.airflow.lineage import dataset_uri, event_extra, openlineage_facets
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
 
 
 def _result(status: RefreshStatus) -> RefreshResult:
@@ -67,7 +67,7 @@ class _Recorder:
 
 def test_asset_events_cover_this_try_and_completed_earlier_tries() -> None:
     """Completed refreshes of this try and of earlier tries get one event each; failures and skips get none."""
-    from pbi_taskflow.lineage import ALIAS_NAME, emit_asset_events
+    from pbi_taskflow.airflow.lineage import ALIAS_NAME, emit_asset_events
 
     events = _Recorder()
     earlier = dataclasses.replace(_result(RefreshStatus.COMPLETED), dataset_id="CCCC-3", dataset_name="Costs")
@@ -87,6 +87,6 @@ def test_asset_events_cover_this_try_and_completed_earlier_tries() -> None:
 
 def test_no_outlet_events_in_the_context_emits_nothing() -> None:
     """Outside a task (no outlet_events), nothing is emitted and nothing fails."""
-    from pbi_taskflow.lineage import emit_asset_events
+    from pbi_taskflow.airflow.lineage import emit_asset_events
 
     assert emit_asset_events({}, [_result(RefreshStatus.COMPLETED)]) == 0

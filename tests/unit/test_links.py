@@ -6,10 +6,16 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.clouds import get_cloud
-from pbi_taskflow.links import PowerBIDatasetLink, PowerBIWorkspaceLink, dataset_link, records_of, workspace_link
-from pbi_taskflow.models import RefreshResult, RefreshStatus
-from pbi_taskflow.status_log import summary_table
+from pbi_taskflow.airflow.links import (
+    PowerBIDatasetLink,
+    PowerBIWorkspaceLink,
+    dataset_link,
+    records_of,
+    workspace_link,
+)
+from pbi_taskflow.client.clouds import get_cloud
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
+from pbi_taskflow.observability.status_log import summary_table
 
 WS, WS2 = "aaaaaaaa-0000-0000-0000-000000000001", "aaaaaaaa-0000-0000-0000-000000000002"
 DS1, DS2 = "dddddddd-0000-0000-0000-000000000001", "dddddddd-0000-0000-0000-000000000002"
@@ -87,13 +93,13 @@ def test_links_read_the_return_value_xcom(mocker: Any) -> None:
 
 def test_operator_declares_both_links() -> None:
     """The refresh operator (and so @powerbi_refresh tasks) shows both buttons; the provider lists them."""
-    from pbi_taskflow.operator import PowerBIRefreshOperator
-    from pbi_taskflow.provider_info import get_provider_info
+    from pbi_taskflow.airflow.operator import PowerBIRefreshOperator
+    from pbi_taskflow.airflow.provider_info import get_provider_info
 
     names = [link.name for link in PowerBIRefreshOperator.operator_extra_links]
     assert names == ["Power BI semantic model", "Power BI workspace"]
     assert get_provider_info()["extra-links"] == [
-        "pbi_taskflow.links.PowerBIDatasetLink", "pbi_taskflow.links.PowerBIWorkspaceLink",
+        "pbi_taskflow.airflow.links.PowerBIDatasetLink", "pbi_taskflow.airflow.links.PowerBIWorkspaceLink",
     ]
 
 

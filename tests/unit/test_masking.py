@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from pbi_taskflow.alerts.facts import redact_text
-from pbi_taskflow.auth._masking import airflow_redact, masker, register_secrets_with_airflow
-from pbi_taskflow.models import Handle, RefreshState, RefreshStatus
-from pbi_taskflow.status_log import log_state
+from pbi_taskflow.client.models import Handle, RefreshState, RefreshStatus
+from pbi_taskflow.observability import redact
+from pbi_taskflow.observability.redact import airflow_redact, masker, redact_text, register_secrets_with_airflow
+from pbi_taskflow.observability.status_log import log_state
 
 SECRET = "pbi-masking-check~Zq8sW2vN4xT7yB1e"
 
@@ -33,3 +33,18 @@ def test_status_lines_and_alert_texts_hide_a_registered_secret(caplog) -> None: 
         log_state(logger, handle, state, elapsed_s=1.0)
     assert caplog.records
     assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_register_secrets_with_airflow_masks_values(mocker):
+    """Non-empty values go to Airflow's masker; empty ones are skipped."""
+    masked: list[str] = []
+    fake = type("Masker", (), {"mask_secret": staticmethod(masked.append), "redact": staticmethod(str)})
+    mocker.patch.object(redact, "masker", return_value=fake)
+    assert register_secrets_with_airflow(SECRET, None, "", "other") == 2
+    assert masked == [SECRET, "other"]
+
+
+def test_register_secrets_without_airflow_is_a_no_op(mocker):
+    """Without Airflow's masker nothing happens."""
+    mocker.patch.object(redact, "masker", return_value=None)
+    assert register_secrets_with_airflow(SECRET) == 0

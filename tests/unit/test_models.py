@@ -1,4 +1,4 @@
-"""Unit tests for the shared value types in pbi_taskflow.models."""
+"""Unit tests for the shared value types in pbi_taskflow.client.models."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pbi_taskflow.errors import ConfigurationError
-from pbi_taskflow.models import (
+from pbi_taskflow.client.models import (
     CommitMode,
     Handle,
     HistoryEntry,
@@ -19,6 +18,7 @@ from pbi_taskflow.models import (
     RefreshType,
     parse_timestamp,
 )
+from pbi_taskflow.errors import ConfigurationError
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,13 @@
-"""Unit tests for pbi_taskflow.policy: poll bounds and their defaults."""
+"""Unit tests for pbi_taskflow.engine.policy: poll bounds and their defaults."""
 
 from __future__ import annotations
 
 import pytest
 
+from pbi_taskflow.airflow.provider_info import get_provider_info
+from pbi_taskflow.engine.policy import RefreshPolicy
+from pbi_taskflow.engine.schedule import PollSchedule
 from pbi_taskflow.errors import ConfigurationError
-from pbi_taskflow.policy import RefreshPolicy
-from pbi_taskflow.poll import PollSchedule
-from pbi_taskflow.provider_info import get_provider_info
 
 
 def test_poll_defaults_match_the_config_section() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.poll, driven by a simulated clock."""
+"""Unit tests for pbi_taskflow.engine.schedule, driven by a simulated clock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from pbi_taskflow.poll import (
+from pbi_taskflow.engine.schedule import (
     DENSE_FRACTION,
     DENSE_OFFSET,
     EARLY_GAP,

@@ -1,9 +1,9 @@
-"""Settling a refresh request whose answer was lost, from the history alone (pbi_taskflow._probe.find)."""
+"""Settling a refresh request whose answer was lost, from the history alone (pbi_taskflow.engine.probe.find)."""
 
 from __future__ import annotations
 
-from pbi_taskflow._probe import Probe, find, not_someone_elses
-from pbi_taskflow.models import HistoryEntry, RefreshOptions, RefreshStatus, RefreshType, Target
+from pbi_taskflow.client.models import HistoryEntry, RefreshOptions, RefreshStatus, RefreshType, Target
+from pbi_taskflow.engine.probe import Probe, find, not_someone_elses
 
 STANDARD = Target("ws", "Sales", "ds", "Revenue")
 ENHANCED = Target("ws", "Sales", "ds", "Revenue", options=RefreshOptions(type=RefreshType.FULL))

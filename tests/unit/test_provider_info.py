@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.provider_info: a literal that Airflow's own schemas accept."""
+"""Unit tests for pbi_taskflow.airflow.provider_info: a literal that Airflow's own schemas accept."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from pbi_taskflow.provider_info import get_provider_info
+from pbi_taskflow.airflow.provider_info import get_provider_info
 
 
 def _airflow_schema(name: str) -> dict:
@@ -80,8 +80,8 @@ def test_choices_are_drop_downs_with_a_listed_default_and_labels() -> None:
         assert schema["default"] == default
         assert default in schema["enum"]
         assert set(schema["values_display"]) == set(schema["enum"])
-    from pbi_taskflow.clouds import CLOUDS
-    from pbi_taskflow.settings import AUTH_METHODS
+    from pbi_taskflow.client.clouds import CLOUDS
+    from pbi_taskflow.client.settings import AUTH_METHODS
 
     assert fields["auth_method"]["schema"]["enum"] == list(AUTH_METHODS)
     assert fields["cloud"]["schema"]["enum"] == list(CLOUDS)
@@ -91,7 +91,7 @@ def test_choices_are_drop_downs_with_a_listed_default_and_labels() -> None:
 
 def test_secret_fields_are_masked_in_the_form_and_redacted_by_airflow() -> None:
     """Secrets are password inputs, and their keys are ones Airflow's masker hides in the UI, API and logs."""
-    from pbi_taskflow.auth._masking import masker
+    from pbi_taskflow.observability.redact import masker
 
     module = masker()
     assert module is not None
@@ -109,7 +109,7 @@ def test_secret_fields_are_masked_in_the_form_and_redacted_by_airflow() -> None:
 
 def test_every_form_field_is_read_by_the_hook() -> None:
     """Each extra the form saves is a key the connection settings read (no field the hook ignores)."""
-    from pbi_taskflow.settings import _ALIASES, _FIELDS
+    from pbi_taskflow.client.settings import _ALIASES, _FIELDS
 
     for name in _conn_fields():
         assert _ALIASES.get(name, name) in _FIELDS, name
@@ -119,7 +119,7 @@ def test_package_name_is_canonical_and_decorator_registered() -> None:
     """The package name matches the distribution and the task decorator is listed."""
     info = get_provider_info()
     assert info["package-name"] == "pbi-taskflow"
-    assert {"name": "powerbi_refresh", "class-name": "pbi_taskflow.decorator.powerbi_refresh_task"} in info[
+    assert {"name": "powerbi_refresh", "class-name": "pbi_taskflow.airflow.decorator.powerbi_refresh_task"} in info[
         "task-decorators"
     ]
     assert "pbi_taskflow.alerts.TeamsNotifier" in info["notifications"]
@@ -128,10 +128,10 @@ def test_package_name_is_canonical_and_decorator_registered() -> None:
 def test_provider_info_module_imports_nothing_heavy() -> None:
     """Importing the entry-point module loads only the standard library and pbi_taskflow itself."""
     code = (
-        "import sys; before = set(sys.modules); import pbi_taskflow.provider_info; "
+        "import sys; before = set(sys.modules); import pbi_taskflow.airflow.provider_info; "
         "new = set(sys.modules) - before; "
-        "print(sorted(m for m in new if m.split('.')[0] not in sys.stdlib_module_names and m != 'pbi_taskflow' "
-        "and not m.startswith('pbi_taskflow.provider_info')))"
+        "print(sorted(m for m in new if m.split('.')[0] not in sys.stdlib_module_names and m not in ('pbi_taskflow', 'pbi_taskflow.airflow') "
+        "and not m.startswith('pbi_taskflow.airflow.provider_info')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
@@ -142,3 +142,12 @@ def test_config_section_declares_defaults(option: str) -> None:
     """The pbi_taskflow config section declares each option with a default."""
     options = get_provider_info()["config"]["pbi_taskflow"]["options"]
     assert options[option]["default"] is not None
+
+
+def test_declared_appearance_grace_is_the_one_the_code_uses() -> None:
+    """Airflow's config listing shows the same appearance grace the policy, operator and clients default to."""
+    from pbi_taskflow.client.durations import APPEARANCE_GRACE
+    from pbi_taskflow.engine.policy import RefreshPolicy
+
+    options = get_provider_info()["config"]["pbi_taskflow"]["options"]
+    assert float(options["appearance_grace"]["default"]) == APPEARANCE_GRACE == RefreshPolicy().appearance_grace

@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from pbi_taskflow import retry
+from pbi_taskflow.client import retry
+from pbi_taskflow.client.retry import RetryPolicy
 from pbi_taskflow.errors import (
     InvalidRequestError,
     RefreshQuotaExceededError,
@@ -15,7 +16,6 @@ from pbi_taskflow.errors import (
     ThrottledError,
     TransportError,
 )
-from pbi_taskflow.retry import RetryPolicy
 
 
 class Flaky:
@@ -90,9 +90,9 @@ def test_attempts_are_bounded_and_last_error_propagates():
 
 def test_each_retry_is_logged_at_warning(caplog):
     """Retries are logged with endpoint, status, attempt and wait."""
-    caplog.set_level(logging.WARNING, logger="pbi_taskflow.client")
+    caplog.set_level(logging.WARNING, logger="pbi_taskflow.client.sync")
     policy([]).call(Flaky(ServerError("boom", status=503)), endpoint="details")
-    [record] = [r for r in caplog.records if r.name == "pbi_taskflow.client"]
+    [record] = [r for r in caplog.records if r.name == "pbi_taskflow.client.sync"]
     assert record.levelno == logging.WARNING
     assert "details" in record.getMessage()
     assert "503" in record.getMessage()
@@ -139,8 +139,7 @@ def test_invalid_policy_is_rejected():
 
 def test_throttle_retries_also_reach_status_log(mocker):
     """A 429 retry is logged by the client logger and through status_log.log_throttle."""
-    from pbi_taskflow import status_log
-
+    from pbi_taskflow.observability import status_log
     spy = mocker.spy(status_log, "log_throttle")
     policy([]).call(Flaky(ThrottledError("t", retry_after=3)), endpoint="history", dataset="Revenue")
     spy.assert_called_once()

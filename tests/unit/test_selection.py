@@ -1,4 +1,4 @@
-"""Unit tests for pbi_taskflow.selection: every accepted return shape, merging, and clear rejections."""
+"""Unit tests for pbi_taskflow.engine.selection: every accepted return shape, merging, and clear rejections."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.models import Refresh, RefreshObject, RefreshType
-from pbi_taskflow.selection import ACCEPTED_SHAPES, normalize
+from pbi_taskflow.client.models import Refresh, RefreshObject, RefreshType
+from pbi_taskflow.engine.selection import ACCEPTED_SHAPES, normalize
 
 
 def _tables(refresh: Refresh) -> list[tuple[str, str | None]]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pbi_taskflow.auth import (
+from pbi_taskflow.client.auth import (
     CertificateCredential,
     ClientSecretCredential,
     FederatedCredential,
     ManagedIdentityCredential,
 )
+from pbi_taskflow.client.settings import ConnectionSettings
 from pbi_taskflow.errors import ConfigurationError
-from pbi_taskflow.settings import ConnectionSettings
 
 TENANT = "5a061bcf-d29a-4132-9c12-998b57433899"
 CLIENT = "41154af5-3761-4a5e-9fc0-7bbee6062cbc"

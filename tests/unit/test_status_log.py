@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from pbi_taskflow.models import Handle, RefreshResult, RefreshState, RefreshStatus
-from pbi_taskflow.status_log import (
+from pbi_taskflow.client.models import Handle, RefreshResult, RefreshState, RefreshStatus
+from pbi_taskflow.observability.status_log import (
     STATE_PREFIX,
     THROTTLE_PREFIX,
     format_fields,

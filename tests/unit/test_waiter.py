@@ -1,4 +1,4 @@
-"""Unit tests for the waiter's handling of one status answer (pbi_taskflow.waiter.apply_observation)."""
+"""Unit tests for the waiter's handling of one status answer (pbi_taskflow.engine.waiter.apply_observation)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from pbi_taskflow.api import result_from
+from pbi_taskflow.client.api import result_from
+from pbi_taskflow.client.models import Handle, RefreshState, RefreshStatus
+from pbi_taskflow.engine.run import RefreshRun
+from pbi_taskflow.engine.schedule import PollSchedule, WatchPlan
+from pbi_taskflow.engine.waiter import apply_observation
 from pbi_taskflow.errors import InvalidSecretError, NotFoundError, ServerError, ThrottledError
-from pbi_taskflow.execution import RefreshRun
-from pbi_taskflow.models import Handle, RefreshState, RefreshStatus
-from pbi_taskflow.poll import PollSchedule, WatchPlan
-from pbi_taskflow.waiter import apply_observation
 
 LOG = logging.getLogger("test.waiter")
 

@@ -1,0 +1,431 @@
+"""The refresh operator behind ``@task.powerbi_refresh``: select, resolve, start, wait or defer, report.
+
+Module-level imports stay light (Airflow SDK bases and pbi_taskflow's value types): DAG files import
+this at parse time. The client, the waiter and the trigger load inside :meth:`execute`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import AssetAlias, BaseOperator
+
+from pbi_taskflow.airflow.config import airflow_conf, option, or_default
+from pbi_taskflow.airflow.failfast import failing_fast
+from pbi_taskflow.airflow.lineage import ALIAS_NAME
+from pbi_taskflow.airflow.links import PowerBIDatasetLink, PowerBIWorkspaceLink
+from pbi_taskflow.client.durations import APPEARANCE_GRACE, to_seconds
+from pbi_taskflow.engine.policy import RefreshPolicy
+from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
+
+if TYPE_CHECKING:
+    from pbi_taskflow.client.models import RefreshOptions, RefreshResult
+    from pbi_taskflow.engine.run import RefreshRun
+
+#: task_state_store key holding the task's refreshes while they run (read back by a retry).
+STATE_KEY = "pbi_taskflow_run"
+#: XCom key with the handles of the refreshes started, pushed right after starting them.
+HANDLES_XCOM = "pbi_handles"
+#: Default of ``timeout``: longer than Power BI's own 5 h limit on Premium.
+DEFAULT_TIMEOUT = dt.timedelta(hours=6)
+
+_UNSET: Any = object()
+
+
+class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
+    """Refresh Power BI semantic models and wait for them.
+
+    :param refreshes: what to refresh: a dataset name or id, a :class:`~pbi_taskflow.Refresh`, a
+        mapping ``{dataset: [table, ...] or None}``, or a list mixing these (templated).
+    :param conn_id: Airflow connection of type ``pbi_taskflow`` (default ``powerbi_default``).
+    :param workspace: default workspace (name or id) for datasets that do not name one (templated).
+    :param wait: wait for the refreshes to finish (False: start them and return).
+    :param deferrable: wait in the triggerer instead of the worker (default ``[operators] default_deferrable``).
+    :param poll_interval: shortest delay between two status calls of one refresh (seconds or timedelta).
+    :param max_poll_interval: longest delay between two status calls of one refresh.
+    :param timeout: how long to wait for the refreshes (default 6 h; None: no limit). Separate from
+        HTTP timeouts and from Airflow's ``execution_timeout``.
+    :param type: enhanced refresh type (Full, ClearValues, Calculate, DataOnly, Automatic, Defragment).
+    :param commit_mode: ``Transactional`` or ``PartialBatch``.
+    :param max_parallelism: Power BI-side parallelism.
+    :param retry_count: Power BI-side retries.
+    :param apply_refresh_policy: apply the incremental refresh policy.
+    :param effective_date: the incremental policy's "today".
+    :param powerbi_timeout: Power BI-side timeout per attempt ('hh:mm:ss', seconds or timedelta).
+    :param max_concurrency: refreshes running at once (default ``[pbi_taskflow] max_concurrency``, 8).
+    :param if_running: a dataset already refreshing: ``wait`` then refresh, ``attach``, ``skip`` or ``fail``.
+    :param min_interval: skip datasets refreshed successfully less than this long ago.
+    :param on_empty: nothing selected: ``skip`` the task, ``succeed`` or ``fail``.
+    :param fail_policy: fail when ``any`` dataset fails, or only when ``all`` do.
+    :param cancel_on_kill: cancel the refreshes this task started when the task is killed.
+    :param cancel_on_timeout: cancel them when ``timeout`` or ``execution_timeout`` passes.
+    :param refresh_log_conn_id: connection of the optional SQL refresh log.
+    """
+
+    template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id")
+    #: Run-time objects (HTTP client, kill flag) are shared, not deep-copied, when Airflow copies the task.
+    shallow_copy_attrs: Sequence[str] = ("_client_obj", "_killed", "_run_state", "_context")
+    ui_color = "#F2C811"
+    #: Buttons on the task instance page that open the refreshed model and its workspace in Power BI.
+    operator_extra_links = (PowerBIDatasetLink(), PowerBIWorkspaceLink())
+
+    #: Clock and sleep of the worker-side wait (replaced in benchmarks by the emulator's clock).
+    clock: Callable[[], float] = staticmethod(time.time)
+    sleep: Callable[[float], None] | None = None
+
+    def __init__(
+        self,
+        *,
+        refreshes: Any = None,
+        conn_id: str | None = None,
+        workspace: str | None = None,
+        wait: bool = True,
+        deferrable: bool | None = None,
+        poll_interval: float | dt.timedelta | None = None,
+        max_poll_interval: float | dt.timedelta | None = None,
+        timeout: float | dt.timedelta | None = _UNSET,
+        type: str | None = None,
+        commit_mode: str | None = None,
+        max_parallelism: int | None = None,
+        retry_count: int | None = None,
+        apply_refresh_policy: bool | None = None,
+        effective_date: dt.date | str | None = None,
+        powerbi_timeout: str | int | dt.timedelta | None = None,
+        max_concurrency: int | None = None,
+        if_running: str = "wait",
+        min_interval: float | dt.timedelta | None = None,
+        on_empty: str = "skip",
+        fail_policy: str = "any",
+        cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = True,
+        refresh_log_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        outlets = list(kwargs.pop("outlets", None) or [])
+        alias = AssetAlias(ALIAS_NAME)
+        if alias not in outlets:
+            outlets.append(alias)
+        super().__init__(outlets=outlets, **kwargs)
+        self.refreshes = refreshes
+        if conn_id is not None and (not isinstance(conn_id, str) or not conn_id.strip()):
+            msg = f"Invalid conn_id {conn_id!r}: expected the id of an Airflow connection, e.g. 'powerbi_default'."
+            raise ConfigurationError(msg)
+        self.conn_id = conn_id or option("default_conn_id", "powerbi_default")
+        self.workspace = workspace
+        if not isinstance(wait, bool):
+            msg = f"Invalid wait {wait!r}: expected True or False."
+            raise ConfigurationError(msg)
+        self.wait = wait
+        if deferrable is None:
+            deferrable = airflow_conf().getboolean("operators", "default_deferrable", fallback=False)
+        self.deferrable = bool(deferrable)
+        option_values: dict[str, Any] = {
+            "type": type,
+            "commit_mode": commit_mode,
+            "max_parallelism": max_parallelism,
+            "retry_count": retry_count,
+            "apply_refresh_policy": apply_refresh_policy,
+            "effective_date": effective_date,
+            "timeout": powerbi_timeout,
+        }
+        self.options: RefreshOptions | None = None
+        if any(v is not None for v in option_values.values()):
+            from pbi_taskflow.client.models import RefreshOptions  # only when options are given: light DAG parsing
+
+            self.options = RefreshOptions(**option_values)
+        wait_timeout = DEFAULT_TIMEOUT if timeout is _UNSET else timeout
+        poll_min = or_default(to_seconds(poll_interval, "poll_interval"), option("poll_min_interval", "1"))
+        poll_max = to_seconds(max_poll_interval, "max_poll_interval")
+        if poll_max is None:  # the configured default never undercuts an explicit poll_interval
+            poll_max = max(poll_min, float(option("poll_max_interval", "600")))
+        self.policy = RefreshPolicy(
+            if_running=if_running,
+            min_interval=to_seconds(min_interval, "min_interval"),
+            on_empty=on_empty,
+            fail_policy=fail_policy,
+            max_concurrency=max_concurrency if max_concurrency is not None else int(option("max_concurrency", "8")),
+            poll_min=poll_min,
+            poll_max=poll_max,
+            timeout=to_seconds(wait_timeout, "timeout"),
+            cancel_on_kill=cancel_on_kill,
+            cancel_on_timeout=cancel_on_timeout,
+            appearance_grace=float(option("appearance_grace", str(APPEARANCE_GRACE))),
+        )
+        self.refresh_log_conn_id = refresh_log_conn_id
+        self._client_obj: Any = None
+        self._run_state: RefreshRun | None = None
+        self._killed: threading.Event | None = None
+        self._context: Mapping[str, Any] | None = None
+        self._last_results: list[RefreshResult] = []
+
+    # --- hooks for the decorator ----------------------------------------------------------------
+
+    def _selection(self, context: Mapping[str, Any]) -> Any:
+        """What to refresh; the decorated operator returns the user function's value instead."""
+        return self.refreshes
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._client_obj is None:
+            from pbi_taskflow.airflow.hook import PowerBIHook
+
+            self._client_obj = PowerBIHook(self.conn_id).get_client()
+        return self._client_obj
+
+    def _kill_event(self) -> threading.Event:
+        if self._killed is None:
+            self._killed = threading.Event()
+        return self._killed
+
+    def _sleep(self, seconds: float) -> None:
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif self._kill_event().wait(max(0.0, seconds)):
+            msg = "The task was killed while waiting for Power BI refreshes."
+            raise RuntimeError(msg)
+
+    def _attempt(self, context: Mapping[str, Any]) -> int:
+        ti = context.get("ti")
+        return int(getattr(ti, "try_number", 1) or 1)
+
+    def _max_tries(self, context: Mapping[str, Any]) -> int | None:
+        value = getattr(context.get("ti"), "max_tries", None)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    # --- execution -----------------------------------------------------------------------------------
+
+    def execute(self, context: Any) -> Any:
+        with failing_fast():
+            return self._execute(context)
+
+    def _execute(self, context: Any) -> Any:
+        from pbi_taskflow.airflow.ledger import Ledger
+
+        self._context = context
+        max_tries = self._max_tries(context)
+        ledger = Ledger(context, STATE_KEY, self.log, max_tries=max_tries)
+        run = ledger.load()
+        cleared = run is not None and run.cleared_since(max_tries)
+        if run is not None and run.resumable and not cleared:
+            self.log.info(
+                "Resuming the refreshes recorded by an earlier try: %d running, %d not started, %d finished.",
+                len(run.active) + len(run.blockers) + len(run.probes), len(run.pending), len(run.results),
+            )
+            run.restart_deadline(self.clock(), self.policy.timeout)
+        else:
+            completed = run.reusable(max_tries) if run is not None else []
+            if run is not None and cleared and run.resumable:
+                self.log.info(
+                    "The task was cleared while an earlier try was still refreshing: every selected dataset is "
+                    "refreshed again (a refresh that try started and that still runs is waited for first)."
+                )
+            elif run is not None and run.completed and not completed:
+                self.log.info(
+                    "The task was cleared after an earlier try of this DAG run: the %d refresh(es) that try completed "
+                    "are not reused, every selected dataset is refreshed again.", len(run.completed),
+                )
+            run = self._plan(context, completed)
+            if run is None:
+                return self._empty()
+            ledger.save(run)
+        return self._drive(context, run, ledger)
+
+    def _plan(self, context: Mapping[str, Any], completed: list[dict[str, Any]]) -> RefreshRun | None:
+        from pbi_taskflow.engine.run import RefreshRun
+        from pbi_taskflow.engine.selection import normalize
+        from pbi_taskflow.engine.targets import merge_targets
+
+        selected = normalize(self._selection(context), default_workspace=self.workspace)
+        if not selected:
+            return None
+        client = self._client()
+        targets = merge_targets(client.resolve(r, self.workspace, self.options) for r in selected)
+        now = self.clock()
+        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None, completed=list(completed))
+        todo = run.skip_completed(targets)
+        if len(todo) < len(targets):
+            self.log.info("%d dataset(s) completed in an earlier try of this DAG run; refreshing only the other %d.",
+                          len(targets) - len(todo), len(todo))
+        try:
+            run.plan(client, todo, self.policy, now)
+        finally:
+            run.absorb(client)
+        if not self.wait:
+            for key, blocked in list(run.blockers.items()):
+                from pbi_taskflow.engine.targets import skipped, target_from_dict
+
+                target = target_from_dict(blocked["target"])
+                run.results.append(skipped(target, "already refreshing and wait=False").to_dict())
+                del run.blockers[key]
+        return run
+
+    def _empty(self) -> list[Any]:
+        from pbi_taskflow.airflow.compat import task_exception
+
+        message = "The task selected no Power BI dataset to refresh."
+        if self.policy.on_empty == "skip":
+            raise task_exception("AirflowSkipException")(message + " Skipping it (on_empty='skip').")
+        if self.policy.on_empty == "fail":
+            raise task_exception("AirflowFailException")(message + " Failing it (on_empty='fail').")
+        self.log.info("%s Nothing to do (on_empty='succeed').", message)
+        return []
+
+    def _drive(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
+        self._run_state = run
+        waiter = self._waiter(context, run, ledger)
+        waiter.start()
+        self._push_handles(context, run)
+        if not self.wait:
+            finished = True
+            if run.pending or run.probes:
+                self.log.info("%d dataset(s) wait for a free slot (max_concurrency=%d); starting them as slots free up.",
+                              len(run.pending) + len(run.probes), self.policy.max_concurrency)
+                finished = self._wait(run, ledger, waiter, until_started=True)
+                self._push_handles(context, run)
+            return self._finish(context, run, ledger, started_only=True, timed_out=not finished, waiter=waiter)
+        if self.deferrable and not run.done:
+            self._defer(run)
+        finished = self._wait(run, ledger, waiter)
+        return self._finish(context, run, ledger, timed_out=not finished, waiter=waiter)
+
+    def _waiter(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
+        from pbi_taskflow.engine.waiter import Waiter
+
+        client = self._client()
+        client.appearance_grace = self.policy.appearance_grace
+        return Waiter(
+            run, client, self.policy, self.log,
+            persist=lambda: ledger.save(run), persist_before_send=lambda: ledger.save(run, before_send=True),
+            clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
+        )
+
+    def _wait(self, run: RefreshRun, ledger: Any, waiter: Any, *, until_started: bool = False) -> bool:
+        from pbi_taskflow.airflow.compat import task_exception
+
+        try:
+            return bool(waiter.wait(until_started=until_started))
+        except task_exception("AirflowTaskTimeout"):
+            self.log.warning("The task's execution_timeout passed while waiting for Power BI.")
+            if self.policy.cancel_on_timeout:
+                waiter.final_check()  # a refresh that ended meanwhile is reported, not cancelled
+                self._cancel(run)
+                ledger.clear()
+            self._run_state = None  # Airflow calls on_kill next: cancel_on_timeout alone decides here
+            raise
+
+    def _push_handles(self, context: Mapping[str, Any], run: RefreshRun) -> None:
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key=HANDLES_XCOM, value=[h.to_dict() for h in run.handles()])
+
+    def _defer(self, run: RefreshRun) -> None:
+        from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+
+        trigger = PowerBIRefreshTrigger(conn_id=self.conn_id, run=run.to_dict(), policy=self.policy.to_dict())
+        timeout = None
+        if run.deadline is not None:
+            timeout = dt.timedelta(seconds=max(0.0, run.deadline - self.clock()) + 3600)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
+        """Resume after the trigger: everything needed is in the event payload."""
+        with failing_fast():
+            return self._execute_complete(context, event)
+
+    def _execute_complete(self, context: Any, event: Mapping[str, Any] | None) -> Any:
+        from pbi_taskflow.airflow.ledger import Ledger
+        from pbi_taskflow.engine.run import RefreshRun
+
+        if not isinstance(event, Mapping) or "run" not in event:
+            msg = f"The Power BI trigger ended without a usable event ({event!r}); the task cannot tell the outcome."
+            raise RefreshFailedError(msg)
+        if event.get("error"):
+            self.log.error("The Power BI trigger failed: %s", event["error"])
+        run = RefreshRun.from_dict(event["run"])
+        self._context = context
+        ledger = Ledger(context, STATE_KEY, self.log, max_tries=self._max_tries(context))
+        ledger.save(run)
+        if event.get("status") == "timeout":
+            return self._finish(context, run, ledger, timed_out=True, waiter=self._waiter(context, run, ledger))
+        if event.get("status") == "error":
+            from pbi_taskflow.airflow.error_event import trigger_error
+
+            raise trigger_error(event, run.results)
+        return self._drive(context, run, ledger)
+
+    # --- finishing -----------------------------------------------------------------------------------
+
+    def _cancel(self, run: RefreshRun) -> int:
+        from pbi_taskflow.airflow.stopping import cancel_started
+
+        return cancel_started(self._client(), run, self.log)
+
+    def _finish(
+        self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False,
+        waiter: Any = None,
+    ) -> list[dict[str, Any]]:
+        from pbi_taskflow.airflow.report import report
+        from pbi_taskflow.engine.run import RefreshRun
+
+        if timed_out and waiter is not None:
+            self.log.info("The task's timeout of %.0f s passed: reading the status of every unfinished refresh once "
+                          "more.", self.policy.timeout or 0.0)
+            waiter.final_check()  # only a refresh still running at the deadline is TimedOut
+            timed_out = not (run.done or (started_only and not run.pending and not run.probes))
+        if timed_out:
+            waited = self.policy.timeout or 0.0
+            client = self._client()
+            running = run.time_out(client.result_from, waited)
+            if self.policy.cancel_on_timeout and running:
+                self._run_state = RefreshRun(active={h.refresh_id: h.to_dict() for h in running})
+                self._cancel(self._run_state)
+        if started_only:
+            client = self._client()
+            from pbi_taskflow.client.models import RefreshState, RefreshStatus
+
+            for handle in run.handles():
+                run.results.append(client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED)).to_dict())
+            run.active.clear()
+        self._run_state = None
+        results = run.final_results()
+        from pbi_taskflow.airflow.report import verdict
+
+        if timed_out or verdict(results, self.policy.fail_policy):
+            # the task fails: a retry in this DAG run refreshes only what did not complete
+            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context)), max_tries=self._max_tries(context)))
+        else:
+            ledger.clear()
+        earlier = run.reused_results()
+        self._last_results = [*results, *(r for _, r in earlier)]  # OpenLineage outputs include carried-over ones
+        return report(self, context, results, timed_out=timed_out, waited=self.policy.timeout, started_only=started_only,
+                      earlier=earlier)
+
+    def on_kill(self) -> None:
+        """Stop waiting; when a person stopped the task, cancel the refreshes it started (``cancel_on_kill``).
+
+        Airflow calls this on every SIGTERM of the task process, a person's action and a worker shutdown
+        alike; :func:`pbi_taskflow.airflow.stopping.stopped_by_person` tells them apart. Only a person's kill cancels.
+        """
+        self._kill_event().set()
+        run = self._run_state
+        if run is None or not self.policy.cancel_on_kill or not run.started_by_us():
+            return
+        from pbi_taskflow.airflow.stopping import stopped_by_person
+
+        if stopped_by_person(self._context.get("ti") if self._context else None, len(run.started_by_us()), self.log):
+            self._cancel(run)
+
+    # --- lineage ---------------------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from pbi_taskflow.airflow.lineage import openlineage_facets
+
+        return openlineage_facets(self._last_results)
+
+
+__all__ = ["HANDLES_XCOM", "STATE_KEY", "PowerBIRefreshOperator", "RefreshTimeoutError"]

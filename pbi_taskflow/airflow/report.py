@@ -1,0 +1,89 @@
+"""The end of a refresh task: summary line, refresh log, asset events, and the verdict.
+
+The XCom ``return_value`` is the list of :meth:`RefreshResult.to_dict` records. A failed task raises
+:class:`~pbi_taskflow.errors.RefreshFailedError` (or :class:`RefreshTimeoutError`) carrying the same
+records, with one message naming each failed dataset and its Power BI error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pbi_taskflow.client.models import RefreshResult, RefreshStatus
+from pbi_taskflow.errors import RefreshFailedError, RefreshTimeoutError
+
+
+def _describe(result: RefreshResult) -> str:
+    where = f"{result.dataset_name!r} (workspace {result.workspace_name!r}"
+    if result.refresh_id:
+        where += f", refresh {result.refresh_id}"
+    where += ")"
+    error = ": ".join(p for p in (result.error_code, result.error_message) if p) or "no error text from Power BI"
+    return f"{where}: {result.status.value} - {error}"
+
+
+def failure_message(results: Sequence[RefreshResult], *, timed_out: bool = False, waited: float | None = None) -> str:
+    failed = [r for r in results if r.status.is_failure]
+    ran = [r for r in results if r.status is not RefreshStatus.SKIPPED]
+    head = f"Power BI refresh failed for {len(failed)} of {len(ran)} dataset(s)"
+    if timed_out and waited:
+        head += f"; stopped waiting after the task's timeout of {waited:.0f} s"
+    return head + ": " + "; ".join(_describe(r) for r in failed)
+
+
+def verdict(results: Sequence[RefreshResult], fail_policy: str) -> bool:
+    """Whether the task fails under ``fail_policy`` ("any" or "all")."""
+    failed = [r for r in results if r.status.is_failure]
+    if not failed:
+        return False
+    if fail_policy == "all":
+        ran = [r for r in results if r.status is not RefreshStatus.SKIPPED]
+        return len(failed) == len(ran)
+    return True
+
+
+def report(
+    operator: Any,
+    context: Mapping[str, Any],
+    results: Sequence[RefreshResult],
+    *,
+    timed_out: bool = False,
+    waited: float | None = None,
+    started_only: bool = False,
+    earlier: Sequence[tuple[int, RefreshResult]] = (),
+) -> list[dict[str, Any]]:
+    """Log, record and judge the task's results; return the XCom value or raise the failure.
+
+    ``earlier`` holds ``(try, result)`` of refreshes an earlier try of this DAG run completed and this
+    try skipped: their asset events are emitted now, when the task succeeds.
+    """
+    from pbi_taskflow.airflow.lineage import emit_asset_events
+    from pbi_taskflow.observability.status_log import summary_table
+
+    log = operator.log
+    records = [r.to_dict() for r in results]
+    if results:
+        log.info("Power BI refresh summary:\n%s", summary_table(results))
+    if getattr(operator, "refresh_log_conn_id", None):
+        from pbi_taskflow.observability.refresh_log import write_refresh_log
+
+        write_refresh_log(operator.refresh_log_conn_id, results, context, logger=log)
+    if started_only and not verdict(results, operator.policy.fail_policy):
+        log.info("Started %d refresh(es) without waiting (wait=False).", len(results))
+        return records
+    if timed_out or verdict(results, operator.policy.fail_policy):
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="return_value", value=records)
+        message = failure_message(results, timed_out=timed_out, waited=waited)
+        if timed_out:
+            raise RefreshTimeoutError(message, results=records)
+        raise RefreshFailedError(message, results=records)
+    emitted = emit_asset_events(context, results, earlier=earlier)
+    if emitted:
+        log.info("Recorded %d Power BI asset event(s).", emitted)
+    return records
+
+
+__all__ = ["failure_message", "report", "verdict"]

@@ -1,0 +1,192 @@
+"""Power BI REST calls as plain data: paths, query parameters, bodies and header helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from pbi_taskflow.client.models import Handle, RefreshOptions
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_guid(value: str) -> bool:
+    """Whether ``value`` looks like a Power BI id (a GUID)."""
+    return bool(GUID_RE.match(value.strip()))
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiRequest:
+    """One Power BI REST call, independent of the HTTP library that sends it.
+
+    :param method: HTTP method.
+    :param path: path below the API root (``/groups/…``).
+    :param endpoint: short endpoint name used in logs and by the emulator (``history``, ``refresh_post``…).
+    :param operation: what the call does, for error messages (``trigger refresh``).
+    :param params: query parameters.
+    :param json: JSON body.
+    :param idempotent: whether a transient failure may be retried by simply re-sending.
+    :param workspace: workspace concerned, for error messages.
+    :param dataset: dataset concerned, for error messages.
+    :param ids: ``(workspace id, dataset id)`` of the dataset the call is about, if any (throttle accounting).
+    """
+
+    method: str
+    path: str
+    endpoint: str
+    operation: str
+    params: dict[str, str] | None = None
+    json: dict[str, Any] | None = None
+    idempotent: bool = True
+    workspace: str | None = None
+    dataset: str | None = None
+    ids: tuple[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiResponse:
+    """A Power BI answer: status, headers (case-insensitive lookup via :func:`header`) and decoded body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+def _seg(value: str) -> str:
+    return quote(value.strip(), safe="")
+
+
+def odata_quote(value: str) -> str:
+    """Quote a string literal for an OData ``$filter`` (``'`` doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def list_groups(name: str | None = None, top: int | None = None) -> ApiRequest:
+    """``GET /groups`` with an exact ``name eq`` filter and/or ``$top``."""
+    params: dict[str, str] = {}
+    if name is not None:
+        params["$filter"] = f"name eq {odata_quote(name)}"
+    if top is not None:
+        params["$top"] = str(int(top))
+    return ApiRequest("GET", "/groups", "groups", "list workspaces", params=params or None, workspace=name)
+
+
+def list_datasets(workspace_id: str, *, workspace: str | None = None) -> ApiRequest:
+    """``GET /groups/{id}/datasets``."""
+    return ApiRequest(
+        "GET", f"/groups/{_seg(workspace_id)}/datasets", "datasets", "list datasets", workspace=workspace or workspace_id
+    )
+
+
+def get_dataset(workspace_id: str, dataset_id: str, *, workspace: str | None = None) -> ApiRequest:
+    """``GET /groups/{id}/datasets/{id}``."""
+    return ApiRequest(
+        "GET",
+        f"/groups/{_seg(workspace_id)}/datasets/{_seg(dataset_id)}",
+        "dataset",
+        "get dataset",
+        workspace=workspace or workspace_id,
+        dataset=dataset_id,
+    )
+
+
+def _refreshes(workspace_id: str, dataset_id: str) -> str:
+    return f"/groups/{_seg(workspace_id)}/datasets/{_seg(dataset_id)}/refreshes"
+
+
+def trigger_refresh(
+    workspace_id: str,
+    dataset_id: str,
+    options: RefreshOptions,
+    *,
+    workspace: str | None = None,
+    dataset: str | None = None,
+) -> ApiRequest:
+    """``POST …/refreshes`` with the standard or enhanced body. Never blindly retried."""
+    return ApiRequest(
+        "POST",
+        _refreshes(workspace_id, dataset_id),
+        "refresh_post",
+        "trigger refresh",
+        json=options.to_body(),
+        idempotent=False,
+        workspace=workspace or workspace_id,
+        dataset=dataset or dataset_id,
+        ids=(workspace_id, dataset_id),
+    )
+
+
+def refresh_history(
+    workspace_id: str, dataset_id: str, top: int | None = None, *, workspace: str | None = None, dataset: str | None = None
+) -> ApiRequest:
+    """``GET …/refreshes?$top=N``."""
+    return ApiRequest(
+        "GET",
+        _refreshes(workspace_id, dataset_id),
+        "history",
+        "read refresh history",
+        params={"$top": str(int(top))} if top else None,
+        workspace=workspace or workspace_id,
+        dataset=dataset or dataset_id,
+        ids=(workspace_id, dataset_id),
+    )
+
+
+def refresh_details(handle: Handle) -> ApiRequest:
+    """``GET …/refreshes/{id}`` (enhanced refreshes only)."""
+    return ApiRequest(
+        "GET",
+        f"{_refreshes(handle.workspace_id, handle.dataset_id)}/{_seg(handle.refresh_id)}",
+        "details",
+        "read refresh details",
+        workspace=handle.workspace_name,
+        dataset=handle.dataset_name,
+        ids=(handle.workspace_id, handle.dataset_id),
+    )
+
+
+def cancel_refresh(handle: Handle) -> ApiRequest:
+    """``DELETE …/refreshes/{id}`` (enhanced refreshes only). Repeating it is harmless."""
+    return ApiRequest(
+        "DELETE",
+        f"{_refreshes(handle.workspace_id, handle.dataset_id)}/{_seg(handle.refresh_id)}",
+        "cancel",
+        "cancel refresh",
+        workspace=handle.workspace_name,
+        dataset=handle.dataset_name,
+        ids=(handle.workspace_id, handle.dataset_id),
+    )
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that works for plain dicts too."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, val in headers.items():
+        if key.lower() == lowered:
+            return val
+    return None
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The Power BI request id of an answer (``RequestId``, else ``x-ms-request-id``)."""
+    return header(headers, "RequestId") or header(headers, "x-ms-request-id")
+
+
+def decode_body(raw: bytes | str | None) -> Any:
+    """Decode a JSON body; a non-JSON body comes back as text, an empty one as ``None``."""
+    if raw is None:
+        return None
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

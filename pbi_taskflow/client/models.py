@@ -1,0 +1,318 @@
+"""Plain value types shared by every layer: what to refresh, how, and what happened.
+
+Nothing here does I/O or imports a heavy library; DAG files import these at parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pbi_taskflow.client.options import (
+    CommitMode,
+    NotifyOption,
+    RefreshObject,
+    RefreshOptions,
+    RefreshType,
+    _objects,
+)
+from pbi_taskflow.errors import ConfigurationError
+
+
+class RefreshStatus(str, enum.Enum):
+    """A refresh's state, as history ``status`` or details ``extendedStatus`` report it.
+
+    ``Completed``, ``Failed``, ``Disabled``, ``Cancelled`` and ``TimedOut`` are terminal; ``Unknown``,
+    ``NotStarted`` and ``InProgress`` mean still running. ``Skipped`` is pbi_taskflow's own: the
+    dataset was selected but not refreshed because of a policy (``min_interval``, ``if_running``).
+    """
+
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    DISABLED = "Disabled"
+    CANCELLED = "Cancelled"
+    TIMED_OUT = "TimedOut"
+    UNKNOWN = "Unknown"
+    NOT_STARTED = "NotStarted"
+    IN_PROGRESS = "InProgress"
+    SKIPPED = "Skipped"
+
+    @classmethod
+    def parse(cls, value: str | None) -> RefreshStatus:
+        """Map a status string from any Power BI endpoint (any casing) to a member; unknown values are ``Unknown``."""
+        if not value:
+            return cls.UNKNOWN
+        folded = value.replace("_", "").replace(" ", "").lower()
+        for member in cls:
+            if member.value.lower() == folded:
+                return member
+        if folded in ("succeeded", "success"):
+            return cls.COMPLETED
+        if folded in ("canceled",):
+            return cls.CANCELLED
+        return cls.UNKNOWN
+
+    @property
+    def is_terminal(self) -> bool:
+        return self not in (RefreshStatus.UNKNOWN, RefreshStatus.NOT_STARTED, RefreshStatus.IN_PROGRESS)
+
+    @property
+    def is_success(self) -> bool:
+        return self in (RefreshStatus.COMPLETED, RefreshStatus.SKIPPED)
+
+    @property
+    def is_failure(self) -> bool:
+        return self.is_terminal and not self.is_success
+
+
+_OPTION_FIELDS = (
+    "type",
+    "commit_mode",
+    "max_parallelism",
+    "retry_count",
+    "apply_refresh_policy",
+    "effective_date",
+    "timeout",
+    "notify_option",
+)
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Refresh:
+    """What a task asks to refresh: one dataset (by name or id), whole or chosen tables/partitions.
+
+    :param dataset: dataset (semantic model) name or id.
+    :param workspace: workspace name or id; defaults to the task's ``workspace``.
+    :param tables: table names to refresh (enhanced refresh); empty means the whole model.
+    :param partitions: ``{table: [partition, ...]}`` or ``[(table, partition), ...]``.
+    :param options: further refresh options (``type``, ``commit_mode``, ``max_parallelism``,
+        ``retry_count``, ``apply_refresh_policy``, ``effective_date``, ``timeout``, ``notify_option``).
+    """
+
+    dataset: str
+    workspace: str | None
+    options: RefreshOptions
+
+    def __init__(
+        self,
+        dataset: str,
+        workspace: str | None = None,
+        *,
+        tables: Iterable[str] | str | None = None,
+        partitions: Mapping[str, Iterable[str]] | Iterable[tuple[str, str]] | None = None,
+        options: RefreshOptions | None = None,
+        **option_kwargs: Any,
+    ) -> None:
+        if not isinstance(dataset, str) or not dataset.strip():
+            msg = f"Invalid dataset {dataset!r}: expected a dataset name or id (a non-empty string)."
+            raise ConfigurationError(msg)
+        if workspace is not None and (not isinstance(workspace, str) or not workspace.strip()):
+            msg = f"Invalid workspace {workspace!r} for dataset {dataset!r}: expected a workspace name or id."
+            raise ConfigurationError(msg)
+        unknown = set(option_kwargs) - set(_OPTION_FIELDS)
+        if unknown:
+            msg = f"Refresh() got unknown option(s) {sorted(unknown)}; accepted: tables, partitions, {', '.join(_OPTION_FIELDS)}."
+            raise TypeError(msg)
+        objs: list[Any] = []
+        if isinstance(tables, str):
+            tables = [tables]
+        objs.extend(tables or ())
+        if isinstance(partitions, Mapping):
+            for table, parts in partitions.items():
+                parts = [parts] if isinstance(parts, str) else parts
+                objs.extend((table, p) for p in parts)
+        elif partitions is not None:
+            objs.extend(partitions)
+        built = RefreshOptions(objects=tuple(_objects(objs)), **option_kwargs)
+        if options is not None:
+            built = built.merged(options)
+        object.__setattr__(self, "dataset", dataset.strip())
+        object.__setattr__(self, "workspace", workspace.strip() if workspace else None)
+        object.__setattr__(self, "options", built)
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        """Identity for merging duplicates: (workspace, dataset) case-folded."""
+        return ((self.workspace or "").casefold() or None, self.dataset.casefold())
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A :class:`Refresh` resolved to ids."""
+
+    workspace_id: str
+    workspace_name: str
+    dataset_id: str
+    dataset_name: str
+    options: RefreshOptions = dataclasses.field(default_factory=RefreshOptions)
+    on_dedicated_capacity: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Handle:
+    """A started refresh. Plain values only, so it serializes into trigger kwargs and XComs.
+
+    :param refresh_id: the id to poll: ``x-ms-request-id``/``Location`` for enhanced refreshes, the
+        ``RequestId`` (matched to history ``requestId``) for standard ones.
+    :param kind: ``enhanced`` or ``standard``.
+    :param requested_at: ISO-8601 UTC time the POST was sent.
+    :param attached: True when pbi_taskflow attached to a refresh it did not start (``if_running='attach'``), or
+        follows one it cannot be sure it started; such a refresh is never cancelled.
+    :param note: why this refresh is followed, when that is not plain (becomes the result's ``reason``).
+    """
+
+    workspace_id: str
+    workspace_name: str
+    dataset_id: str
+    dataset_name: str
+    refresh_id: str
+    kind: str
+    requested_at: str
+    attached: bool = False
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Handle:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshState:
+    """One observation of a refresh's state from history or execution details."""
+
+    status: RefreshStatus
+    extended_status: str | None = None
+    start: str | None = None
+    end: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    object_errors: tuple[dict[str, Any], ...] = ()
+    refresh_type: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshResult:
+    """The outcome for one dataset: the one record every sink (XCom, logs, alerts, refresh log) reads."""
+
+    workspace_id: str
+    workspace_name: str
+    dataset_id: str
+    dataset_name: str
+    refresh_id: str | None
+    kind: str | None
+    status: RefreshStatus
+    extended_status: str | None = None
+    start: str | None = None
+    end: str | None = None
+    duration_s: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    object_errors: tuple[dict[str, Any], ...] = ()
+    web_url: str | None = None
+    reason: str | None = None
+    throttle_count: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status.is_success
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["object_errors"] = [dict(e) for e in self.object_errors]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RefreshResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["status"] = RefreshStatus.parse(values.get("status"))
+        values["object_errors"] = tuple(values.get("object_errors") or ())
+        return cls(**values)
+
+
+def parse_timestamp(value: str | None) -> dt.datetime | None:
+    """Parse Power BI timestamps (with ``Z``, an offset, or none: assumed UTC)."""
+    if not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    # Python < 3.11 accepts only 0, 3 or 6 fractional digits.
+    match = re.match(r"^(.*T\d{2}:\d{2}:\d{2})(\.\d+)?(.*)$", text)
+    if match:
+        frac = (match.group(2) or "")[1:7].ljust(6, "0") if match.group(2) else ""
+        text = match.group(1) + (f".{frac}" if frac else "") + match.group(3)
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed
+
+
+@dataclasses.dataclass(frozen=True)
+class Workspace:
+    """A Power BI workspace (REST: group)."""
+
+    id: str
+    name: str
+    is_on_dedicated_capacity: bool = False
+    capacity_id: str | None = None
+    is_read_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A Power BI semantic model (REST: dataset)."""
+
+    id: str
+    name: str
+    workspace_id: str
+    is_refreshable: bool = True
+    configured_by: str | None = None
+    web_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of a dataset's refresh history (``GET …/refreshes``)."""
+
+    request_id: str
+    refresh_type: str | None
+    status: RefreshStatus
+    extended_status: str | None = None
+    start: str | None = None
+    end: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        start, end = parse_timestamp(self.start), parse_timestamp(self.end)
+        if start is None or end is None:
+            return None
+        return (end - start).total_seconds()
+
+
+__all__ = [
+    "CommitMode",
+    "Dataset",
+    "Handle",
+    "HistoryEntry",
+    "NotifyOption",
+    "Refresh",
+    "RefreshObject",
+    "RefreshOptions",
+    "RefreshResult",
+    "RefreshState",
+    "RefreshStatus",
+    "RefreshType",
+    "Target",
+    "Workspace",
+    "parse_timestamp",
+]

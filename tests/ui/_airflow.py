@@ -18,10 +18,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 START_TIMEOUT = 120.0
+
+#: The Airflow release under test, as ``(major, minor)``.
+AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow-core").split(".")[:2])
+#: Airflow renders the provider's own connection form fields (``conn-fields``) from 3.2 on; 3.0 and 3.1 show
+#: the standard fields and the Extra Fields JSON editor for this connection type.
+PROVIDER_FORM = AIRFLOW_VERSION >= (3, 2)
 
 COMPONENTS = {
     "api-server": ["api-server"],

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pbi_taskflow.provider_info import get_provider_info
+from pbi_taskflow.airflow.provider_info import get_provider_info
+from ui._flows import create_test_and_use_a_connection, emulator_extras, open_add_connection
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
 
@@ -42,12 +42,7 @@ def add_connection(page: Any, conn_id: str, *, login: str | None = None, passwor
     """Admin > Connections > Add Connection: fill what a person fills, leave the rest alone, Save."""
     from playwright.sync_api import expect
 
-    page.goto("/connections")
-    page.get_by_role("button", name="Add Connection").click()
-    dialog = page.get_by_role("dialog")
-    dialog.locator("input[name=connection_id]").fill(conn_id)
-    dialog.get_by_role("combobox").fill("Power BI")
-    page.get_by_role("option", name="Power BI (pbi_taskflow)").click()
+    dialog = open_add_connection(page, conn_id)
     if login is not None:
         dialog.get_by_label("Client ID").fill(login)
     if password is not None:
@@ -96,20 +91,15 @@ def check_saved(airflow: Any, conn_id: str, filled: dict[str, str]) -> dict[str,
     return stored
 
 
-def _emulator_extras(emulator: Any) -> dict[str, str]:
-    return {"tenant_id": emulator.tenant_id, "api_root": emulator.api_root, "authority_host": emulator.authority_host,
-            "ca_bundle": emulator.ca_bundle}
-
-
 def _settings(stored: dict[str, Any]) -> Any:
-    from pbi_taskflow.settings import ConnectionSettings
+    from pbi_taskflow.client.settings import ConnectionSettings
 
     return ConnectionSettings.from_mapping(stored, conn_id=stored["conn_id"])
 
 
 def test_client_secret_connection(page: Any, airflow_ui: Any, pbi_emulator: Any) -> None:
     """Client ID, secret and tenant (plus the emulator's hosts): saved, read back and signing in."""
-    extras = _emulator_extras(pbi_emulator)
+    extras = emulator_extras(pbi_emulator)
     add_connection(page, "pbi_secret", login=pbi_emulator.client_id, password=pbi_emulator.client_secret,
                    extras=extras)
     stored = check_saved(airflow_ui, "pbi_secret", extras)
@@ -138,7 +128,7 @@ def test_certificate_connection(page: Any, airflow_ui: Any, pbi_emulator: Any) -
                                 serialization.BestAvailableEncryption(b"pem-pass")).decode()
     client = str(uuid.uuid4())
     pbi_emulator.add_app(client, certificate_pem=cert_pem)
-    extras = {**_emulator_extras(pbi_emulator), "auth_method": "certificate", "private_key": key_pem + cert_pem,
+    extras = {**emulator_extras(pbi_emulator), "auth_method": "certificate", "private_key": key_pem + cert_pem,
               "certificate_password": "pem-pass"}
     add_connection(page, "pbi_certificate", login=client, extras=extras)
     stored = check_saved(airflow_ui, "pbi_certificate", extras)
@@ -153,7 +143,7 @@ def test_federated_connection(page: Any, airflow_ui: Any, pbi_emulator: Any, tmp
     pbi_emulator.add_app(client, federated=[{"issuer": ISSUER, "subject": SUBJECT}])
     token_file = tmp_path / "federated-token"
     token_file.write_text(pbi_emulator.issue_federated_token(subject=SUBJECT, issuer=ISSUER))
-    extras = {**_emulator_extras(pbi_emulator), "auth_method": "federated", "federated_token_file": str(token_file)}
+    extras = {**emulator_extras(pbi_emulator), "auth_method": "federated", "federated_token_file": str(token_file)}
     add_connection(page, "pbi_federated", login=client, extras=extras)
     stored = check_saved(airflow_ui, "pbi_federated", extras)
     settings = _settings(stored)
@@ -175,78 +165,18 @@ def test_managed_identity_connection(page: Any, airflow_ui: Any) -> None:
     assert type(settings.build_credential()).__name__ == "ManagedIdentityCredential"
 
 
-DAG_FILE = '''
-from __future__ import annotations
-import datetime as dt
-from airflow.sdk import dag
-from pbi_taskflow import powerbi_refresh
+def test_create_test_and_use_a_connection_in_the_ui(page: Any, airflow_ui: Any, pbi_emulator: Any) -> None:
+    """A person adds the connection, tests it (and a wrong one), runs a refresh DAG, and opens Power BI from it.
 
-@dag(schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), catchup=False)
-def ui_refresh():
-    @powerbi_refresh(conn_id="powerbi_ui", workspace="Sales", poll_interval=0.2, max_poll_interval=1)
-    def refresh():
-        return "Revenue"
-
-    refresh()
-
-ui_refresh()
-'''
-
-
-def _test_connection(page: Any, airflow: Any, conn_id: str) -> str:
-    """The connection list's Test button is offered; its test, run by the API server, gives this message.
-
-    Airflow 3.3's list button posts ``port: 0`` for a connection without a port (``Number(null)``), which the
-    API server refuses ("Bad Request") for every connection type that hides the port. So the message is
-    asked the way the button would with the port left unset: the same endpoint, the same hook, in the API
-    server.
+    The connection list offers its Test button for both connections. Airflow 3.3's button posts ``port: 0`` for a
+    connection without a port (``Number(null)``), which the API server refuses ("Bad Request") for every
+    connection type that hides the port. So the test's message is asked the way the button would with the port
+    left unset: the same endpoint, the same hook, in the API server.
     """
     from playwright.sync_api import expect
 
+    create_test_and_use_a_connection(page, airflow_ui, pbi_emulator, add_connection)
     page.goto("/connections")
-    row = page.get_by_role("row").filter(has_text=conn_id)
-    expect(row.get_by_role("button", name="Test Connection", exact=True)).to_be_enabled()
-    stored = airflow.stored_connection(conn_id)
-    body = {"connection_id": conn_id, "conn_type": stored["conn_type"], "login": stored["login"],
-            "password": stored["password"], "extra": json.dumps(stored["extra"])}
-    answer = airflow.request("POST", "/api/v2/connections/test", body)
-    return f"{answer['status']}: {answer['message']}"
-
-
-def test_create_test_and_use_a_connection_in_the_ui(page: Any, airflow_ui: Any, pbi_emulator: Any) -> None:
-    """A person adds the connection, tests it (and a wrong one), runs a refresh DAG, and opens Power BI from it."""
-    pbi_emulator.add_workspace("Sales")
-    pbi_emulator.add_dataset("Sales", "Revenue", duration=1.0)
-    extras = _emulator_extras(pbi_emulator)
-    add_connection(page, "powerbi_ui", login=pbi_emulator.client_id, password=pbi_emulator.client_secret,
-                   extras=extras)
-    add_connection(page, "powerbi_wrong", login=pbi_emulator.client_id, password="not-the-secret-value",
-                   extras=extras)
-
-    message = _test_connection(page, airflow_ui, "powerbi_ui")
-    assert message.startswith("True: Connected to Power BI (public cloud) as app ")
-    assert message.endswith("it sees 1 workspace(s): Sales.")
-    message = _test_connection(page, airflow_ui, "powerbi_wrong")
-    assert message.startswith("False: Sign-in to Entra ID failed (secret auth).")
-    assert "not-the-secret-value" not in message
-
-    (airflow_ui.home / "dags" / "ui_refresh.py").write_text(textwrap.dedent(DAG_FILE))
-    run_id, state = airflow_ui.run_dag("ui_refresh")
-    assert state == "success", airflow_ui.log_tail("scheduler")
-    [record] = airflow_ui.request(
-        "GET", f"/api/v2/dags/ui_refresh/dagRuns/{run_id}/taskInstances/refresh/xcomEntries/return_value",
-    )["value"]
-    workspace_url = f"https://app.powerbi.com/groups/{record['workspace_id']}/list"
-    assert record["web_url"] == (
-        f"https://app.powerbi.com/groups/{record['workspace_id']}/datasets/{record['dataset_id']}/details"
-    )
-
-    page.goto(f"/dags/ui_refresh/runs/{run_id}/tasks/refresh")  # opens on the task's log
-    page.get_by_text("Open in Power BI:").first.wait_for()
-    page.get_by_text("Sales / Revenue:").first.wait_for()
-    assert page.locator(f'a[href="{record["web_url"]}"]').count() >= 1, "the log's portal link is not a link"
-    page.goto(f"/dags/ui_refresh/runs/{run_id}/tasks/refresh/details")  # the Details tab holds the buttons
-    model = page.get_by_role("link", name="Power BI semantic model")
-    model.wait_for()
-    assert model.get_attribute("href") == record["web_url"]
-    assert page.get_by_role("link", name="Power BI workspace").get_attribute("href") == workspace_url
+    for conn_id in ("powerbi_ui", "powerbi_wrong"):
+        row = page.get_by_role("row").filter(has_text=conn_id)
+        expect(row.get_by_role("button", name="Test Connection", exact=True)).to_be_enabled()

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+from pbi_taskflow.emulator.dataflows import DATAFLOW_ENDPOINTS
+
 ENDPOINTS = frozenset(
     {"discovery", "token", "groups", "datasets", "dataset", "tables", "refresh_post", "history", "details", "cancel",
-     "*"}
+     "*"} | DATAFLOW_ENDPOINTS
 )
 KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost", "race", "race_drop"})
 POWERBI_ENDPOINTS = frozenset({"groups", "datasets", "dataset", "tables", "refresh_post", "history", "details",
-                               "cancel"})
+                               "cancel"} | DATAFLOW_ENDPOINTS)
 #: Endpoints whose calls are about one dataset (the only ones a ``dataset=`` fault can apply to).
 DATASET_ENDPOINTS = frozenset({"dataset", "tables", "refresh_post", "history", "details", "cancel"})
 #: Endpoints whose calls are about one workspace (the only ones a ``workspace=`` fault can apply to).
-WORKSPACE_ENDPOINTS = DATASET_ENDPOINTS | {"datasets"}
+WORKSPACE_ENDPOINTS = DATASET_ENDPOINTS | {"datasets"} | DATAFLOW_ENDPOINTS
 #: Faults that only make sense on some endpoints; a ``*`` fault of these kinds waits for such an endpoint.
 APPLIES_TO = {"expired_token": POWERBI_ENDPOINTS, "lost": frozenset({"refresh_post"}),
               "race": frozenset({"refresh_post"}), "race_drop": frozenset({"refresh_post"})}

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pbi_taskflow.emulator.dataflows import DATAFLOW_ROUTES, dataflow_handlers
 from pbi_taskflow.emulator.entra import TokenStore
 from pbi_taskflow.emulator.odata import FilterError, compile_filter
 from pbi_taskflow.emulator.refresh_body import BodyError, parse_refresh_body
@@ -104,11 +105,12 @@ class PowerBI:
             "refresh_post": self.refresh_post, "history": self.history, "details": self.details,
             "cancel": self.cancel, "refresh_post_lost": functools.partial(self.refresh_post, lost=True),
         }
+        self.handlers.update(dataflow_handlers(self))
 
     @staticmethod
     def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
         """The endpoint name and path parameters of a Power BI request, or ``None``."""
-        for route_method, endpoint, pattern in ROUTES:
+        for route_method, endpoint, pattern in (*DATAFLOW_ROUTES, *ROUTES):
             match = pattern.match(path)
             if match and method == route_method:
                 return endpoint, match.groupdict()

@@ -26,6 +26,16 @@ Shape (every key optional)::
             tables: [Orders, Customers]     # or {Orders: [Orders-2024, Orders-2025], Customers: []}
             history:
               - {status: Completed, ago: 3600, duration: 60, refresh_type: Scheduled}
+            upstream_dataflows: [Sales ETL]  # dataflows it reads (names unique across workspaces, or ids)
+        dataflows:
+          - name: Sales ETL
+            id: 0b1c...                     # optional GUID
+            description: ""
+            duration: 5                     # emulated seconds per refresh
+            outcome: Success                # Failed, Cancelled
+            upstream: [Raw Ingest]          # dataflows it reads, in any workspace
+            transactions:
+              - {status: Success, ago: 3600, duration: 60, refresh_type: Scheduled}
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pbi_taskflow.emulator.dataflows import apply_dataflows
 
 if TYPE_CHECKING:
     from pbi_taskflow.emulator.server import Emulator
@@ -55,9 +67,9 @@ DEFAULT_SCENARIO: dict[str, Any] = {
 
 _TOP = {"time_scale", "token_lifetime", "apps", "workspaces"}
 _APP = {"client_id", "secret", "secret_expired", "certificate_pem", "certificate_path", "federated", "tenant_id"}
-_WORKSPACE = {"name", "id", "dedicated", "members", "datasets"}
+_WORKSPACE = {"name", "id", "dedicated", "members", "datasets", "dataflows"}
 _DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history",
-            "history_lag", "details_lag", "tables"}
+            "history_lag", "details_lag", "tables", "upstream_dataflows"}
 _HISTORY = {"status", "duration", "refresh_type", "ago", "error_code", "error_message"}
 
 
@@ -114,7 +126,9 @@ def apply_scenario(emu: Emulator, source: Mapping[str, Any] | str | os.PathLike[
             where = f"workspaces[{w_index}].datasets[{d_index}]"
             ds = dict(_check(raw_ds, _DATASET, where, ("name",)))
             history = ds.pop("history", None) or ()
+            ds.pop("upstream_dataflows", None)  # linked once every dataflow exists
             dataset = emu.add_dataset(created["id"], ds.pop("name"), **ds)
             for h_index, raw_h in enumerate(history):
                 entry = _check(raw_h, _HISTORY, f"{where}.history[{h_index}]")
                 emu.add_history(dataset["id"], **entry)
+    apply_dataflows(emu, scenario.get("workspaces") or ())

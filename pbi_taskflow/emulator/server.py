@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.emulator.clock import EmulatedClock
+from pbi_taskflow.emulator.dataflows import DataflowSeeding
 from pbi_taskflow.emulator.faults import FaultQueue
 from pbi_taskflow.emulator.requestlog import RequestLog, RequestRecord
 from pbi_taskflow.emulator.state import PowerBIState, check_guid, new_id
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 SCOPE = "https://analysis.windows.net/powerbi/api/.default"
 
 
-class Emulator:
+class Emulator(DataflowSeeding):
     """A local HTTPS Power BI REST + Entra ID emulator that real MSAL and ``requests`` clients use unchanged.
 
     It binds 127.0.0.1 only, serves in a daemon thread, and trusts a throwaway CA whose bundle is

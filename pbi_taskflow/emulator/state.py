@@ -6,9 +6,12 @@ import dataclasses
 import datetime as dt
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.emulator.clock import EmulatedClock
+
+if TYPE_CHECKING:
+    from pbi_taskflow.emulator.dataflows import DataflowState
 
 OUTCOMES = ("Completed", "Failed", "Cancelled", "TimedOut", "Disabled")
 #: history ``status`` for each terminal extended status (TimedOut shows as Failed in history)
@@ -173,6 +176,8 @@ class DatasetState:
     details_lag: float = 0.0
     #: ``{table: [partition, ...]}`` when seeded; ``None``: unknown, so an enhanced refresh may name any table
     tables: dict[str, list[str]] | None = None
+    #: ``(workspace id, dataflow id)`` of each dataflow it reads (see :mod:`pbi_taskflow.emulator.dataflows`)
+    upstream_dataflows: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def history(self) -> list[RefreshRun]:
         """Runs, newest first."""
@@ -214,6 +219,7 @@ class WorkspaceState:
     capacity_id: str | None = None
     members: frozenset[str] | None = None
     datasets: dict[str, DatasetState] = dataclasses.field(default_factory=dict)
+    dataflows: dict[str, DataflowState] = dataclasses.field(default_factory=dict)
 
     def admits(self, client_id: str | None) -> bool:
         """Whether the app may use this workspace (``members=None``: every app)."""

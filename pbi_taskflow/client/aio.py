@@ -17,6 +17,7 @@ from pbi_taskflow.client import api
 from pbi_taskflow.client.auth import AccessToken, Credential
 from pbi_taskflow.client.base import STATUS_TOP, ClientBase, Timeout
 from pbi_taskflow.client.clouds import Cloud
+from pbi_taskflow.client.dataflows import AsyncDataflowMethods
 from pbi_taskflow.client.models import (
     Dataset,
     Handle,
@@ -43,7 +44,7 @@ log = logging.getLogger("pbi_taskflow.client.sync")
 LARGE_BODY = 256 * 1024
 
 
-class AsyncPowerBIClient(ClientBase):
+class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
     """An async Power BI REST client for one service principal.
 
     :param credential: where access tokens come from (see :mod:`pbi_taskflow.client.auth`).

@@ -19,7 +19,7 @@ from pbi_taskflow.client.models import (
     RefreshStatus,
     parse_timestamp,
 )
-from pbi_taskflow.client.retry import RetryPolicy
+from pbi_taskflow.client.retry import RetryPolicy, is_transient, log_retry
 from pbi_taskflow.client.urls import require_https
 from pbi_taskflow.errors import ConfigurationError, PowerBIError, ThrottledError
 
@@ -95,6 +95,27 @@ class ClientBase:
         """The per-dataset throttling recorded since the last call (and forget it)."""
         taken, self.throttles = self.throttles, {}
         return taken
+
+    def start_retry_wait(self, exc: PowerBIError, attempt: int, request: api.ApiRequest, requested_at: dt.datetime,
+                         ambiguous: Callable[[PowerBIError, dt.datetime], PowerBIError]) -> float:
+        """Seconds to wait before sending again a request that starts a refresh, after ``exc`` (attempt ``attempt``).
+
+        Only a request that certainly did not arrive (throttled, or the connection could not be opened) is sent
+        again, while attempts remain; otherwise ``exc`` is raised, or ``ambiguous(exc, requested_at)`` when the
+        request may have arrived although its answer was lost (the caller then looks for the refresh it may have
+        started instead of risking a second one).
+        """
+        if not is_transient(exc):
+            raise exc
+        if not (isinstance(exc, ThrottledError) or getattr(exc, "unsent", False)):
+            raise ambiguous(exc, requested_at) from exc
+        if attempt >= self.retry.attempts:
+            raise exc
+        wait = self.retry.backoff(attempt, exc)
+        self.on_retry(exc, wait, request.ids)
+        log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
+                  dataset=request.dataset or request.dataflow)
+        return wait
 
     def _retry_hook(self, ids: tuple[str, str] | None) -> Callable[[BaseException, float], None]:
         return lambda exc, wait: self.on_retry(exc, wait, ids)

@@ -299,8 +299,46 @@ class HistoryEntry:
         return (end - start).total_seconds()
 
 
+@dataclasses.dataclass(frozen=True)
+class Dataflow:
+    """A Power BI dataflow (REST: ``objectId``)."""
+
+    id: str
+    name: str
+    workspace_id: str
+    description: str | None = None
+    configured_by: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class DataflowTransaction:
+    """One refresh of a dataflow (``GET …/dataflows/{id}/transactions``), newest first as Power BI lists them.
+
+    :param status: ``InProgress`` while it runs, then ``Completed`` (Power BI says ``Success``), ``Failed`` or
+        ``Cancelled``; ``raw_status`` keeps Power BI's word.
+    """
+
+    id: str
+    status: RefreshStatus
+    raw_status: str | None = None
+    refresh_type: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamDataflow:
+    """A dataflow that a dataset or a dataflow (``reader_id``) reads, and the workspace it lives in."""
+
+    reader_id: str
+    dataflow_id: str
+    workspace_id: str
+
+
 __all__ = [
     "CommitMode",
+    "Dataflow",
+    "DataflowTransaction",
     "Dataset",
     "Handle",
     "HistoryEntry",
@@ -313,6 +351,7 @@ __all__ = [
     "RefreshStatus",
     "RefreshType",
     "Target",
+    "UpstreamDataflow",
     "Workspace",
     "parse_timestamp",
 ]

@@ -9,17 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pbi_taskflow.client.api import is_guid
-from pbi_taskflow.client.models import Dataset, Workspace
+from pbi_taskflow.client.models import Dataflow, Dataset, Workspace
 from pbi_taskflow.errors import AmbiguousNameError, ConfigurationError, UnknownNameError, WorkspaceNotAllowedError
 
-T = TypeVar("T", Workspace, Dataset)
+T = TypeVar("T", Workspace, Dataset, Dataflow)
 
 
 def pick(items: Sequence[T], wanted: str, *, kind: str, container: str | None = None) -> T:
     """The one item whose id equals ``wanted``, or whose name equals it case-insensitively.
 
-    :param kind: ``workspace`` or ``dataset``, for messages.
-    :param container: the workspace name, for dataset messages.
+    :param kind: ``workspace``, ``dataset`` or ``dataflow``, for messages.
+    :param container: the workspace name, for dataset and dataflow messages.
     :raises AmbiguousNameError: several items share the name; every candidate is listed with its id.
     :raises UnknownNameError: nothing matches; the closest names are listed.
     """
@@ -31,7 +31,7 @@ def pick(items: Sequence[T], wanted: str, *, kind: str, container: str | None = 
     folded = key.casefold()
     hits = [item for item in items if item.name.strip().casefold() == folded]
     where = f" in workspace {container!r}" if container else ""
-    ws = container if kind == "dataset" else key
+    ws = key if kind == "workspace" else container
     ds = key if kind == "dataset" else None
     if len(hits) == 1:
         return hits[0]

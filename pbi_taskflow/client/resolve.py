@@ -114,6 +114,14 @@ class NameResolver:
         """Raise unless ``workspace`` may be used; ``False`` means "decided only once resolved" (see :class:`AllowList`)."""
         return self._allow.check(workspace)
 
+    def allowed_workspace(self, ref: str) -> Workspace:
+        """The workspace with this name or id, once the allow-list admits it (checked before any call if it can be)."""
+        decided = self._allow.check(ref)
+        ws = self.get_workspace(ref)
+        if not decided and not self._allow.allows(ws.id, ws.name):
+            raise self._allow.error(ref)
+        return ws
+
     def resolve(
         self, refresh: Refresh, default_workspace: str | None = None, defaults: RefreshOptions | None = None
     ) -> Target:
@@ -125,10 +133,7 @@ class NameResolver:
                 "workspace on the task."
             )
             raise ConfigurationError(msg, dataset=refresh.dataset)
-        decided = self._allow.check(ref)
-        ws = self.get_workspace(ref)
-        if not decided and not self._allow.allows(ws.id, ws.name):
-            raise self._allow.error(ref)
+        ws = self.allowed_workspace(ref)
         ds = self.get_dataset(ws, refresh.dataset)
         options = refresh.options.merged(defaults) if defaults is not None else refresh.options
         return Target(

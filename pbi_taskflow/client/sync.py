@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.client import api
 from pbi_taskflow.client.auth import AccessToken, Credential
 from pbi_taskflow.client.base import STATUS_TOP, ClientBase, Timeout, utcnow
 from pbi_taskflow.client.clouds import Cloud
+from pbi_taskflow.client.dataflows import DataflowMethods
 from pbi_taskflow.client.models import (
     Handle,
     HistoryEntry,
@@ -24,7 +25,7 @@ from pbi_taskflow.client.models import (
     Target,
 )
 from pbi_taskflow.client.resolve import NameResolver
-from pbi_taskflow.client.retry import RetryPolicy, is_transient, log_retry
+from pbi_taskflow.client.retry import RetryPolicy, is_transient
 from pbi_taskflow.errors import (
     EnhancedRefreshNotSupportedError,
     InvalidRequestError,
@@ -32,7 +33,6 @@ from pbi_taskflow.errors import (
     PermissionDeniedError,
     PowerBIError,
     PowerBIHTTPError,
-    ThrottledError,
     TokenExpiredError,
 )
 
@@ -43,7 +43,7 @@ log = logging.getLogger("pbi_taskflow.client.sync")
 
 
 
-class PowerBIClient(NameResolver, ClientBase):
+class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
     """A Power BI REST client for one service principal.
 
     :param credential: where access tokens come from (see :mod:`pbi_taskflow.client.auth`).
@@ -171,26 +171,22 @@ class PowerBIClient(NameResolver, ClientBase):
         request = api.trigger_refresh(
             target.workspace_id, target.dataset_id, options, workspace=target.workspace_name, dataset=target.dataset_name
         )
+        response, requested_at = self.send_start(
+            request, lambda exc, requested_at: api.ambiguous_request(target, exc, requested_at))
+        return self._started(target, response, enhanced, requested_at)
+
+    def send_start(self, request: api.ApiRequest, ambiguous: Callable[[PowerBIError, dt.datetime], PowerBIError]
+                   ) -> tuple[api.ApiResponse, dt.datetime]:
+        """Send a request that starts a refresh, and when it was sent: sent again only when it certainly did not
+        arrive; ``ambiguous`` builds the error for one that may have arrived (see ``ClientBase.start_retry_wait``)."""
         attempt = 1
         while True:
             requested_at = utcnow()
             try:
-                response = self.call(request)
+                return self.call(request), requested_at
             except PowerBIError as exc:
-                if not is_transient(exc):
-                    raise
-                if not (isinstance(exc, ThrottledError) or getattr(exc, "unsent", False)):
-                    raise api.ambiguous_request(target, exc, requested_at) from exc
-                if attempt >= self.retry.attempts:
-                    raise
-                wait = self.retry.backoff(attempt, exc)
-                self.on_retry(exc, wait, request.ids)
-                log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
-                          dataset=target.dataset_name)
-                self.retry.wait(wait)
+                self.retry.wait(self.start_retry_wait(exc, attempt, request, requested_at, ambiguous))
                 attempt += 1
-                continue
-            return self._started(target, response, enhanced, requested_at)
 
     def _started(self, target: Target, response: api.ApiResponse, enhanced: bool, requested_at: dt.datetime) -> Handle:
         refresh_id = api.refresh_id_from_trigger(response.headers, enhanced=enhanced)

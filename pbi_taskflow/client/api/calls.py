@@ -32,7 +32,9 @@ class ApiRequest:
     :param idempotent: whether a transient failure may be retried by simply re-sending.
     :param workspace: workspace concerned, for error messages.
     :param dataset: dataset concerned, for error messages.
-    :param ids: ``(workspace id, dataset id)`` of the dataset the call is about, if any (throttle accounting).
+    :param ids: ``(workspace id, dataset id)`` of the dataset the call is about, if any (throttle accounting);
+        ``(workspace id, dataflow id)`` for a dataflow.
+    :param dataflow: dataflow concerned, for error messages.
     """
 
     method: str
@@ -45,6 +47,7 @@ class ApiRequest:
     workspace: str | None = None
     dataset: str | None = None
     ids: tuple[str, str] | None = None
+    dataflow: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +163,58 @@ def cancel_refresh(handle: Handle) -> ApiRequest:
         dataset=handle.dataset_name,
         ids=(handle.workspace_id, handle.dataset_id),
     )
+
+
+def _dataflows(workspace_id: str) -> str:
+    return f"/groups/{_seg(workspace_id)}/dataflows"
+
+
+def list_dataflows(workspace_id: str, *, workspace: str | None = None) -> ApiRequest:
+    """``GET /groups/{id}/dataflows``."""
+    return ApiRequest("GET", _dataflows(workspace_id), "dataflows", "list dataflows", workspace=workspace or workspace_id)
+
+
+def _dataflow_call(method: str, workspace_id: str, dataflow_id: str, suffix: str, endpoint: str, operation: str,
+                   workspace: str | None, dataflow: str | None, **fields: Any) -> ApiRequest:
+    return ApiRequest(method, f"{_dataflows(workspace_id)}/{_seg(dataflow_id)}{suffix}", endpoint, operation,
+                      workspace=workspace or workspace_id, dataflow=dataflow or dataflow_id,
+                      ids=(workspace_id, dataflow_id), **fields)
+
+
+def trigger_dataflow_refresh(workspace_id: str, dataflow_id: str, notify_option: str = "NoNotification", *,
+                             workspace: str | None = None, dataflow: str | None = None) -> ApiRequest:
+    """``POST …/dataflows/{id}/refreshes``; Power BI answers 200 without a body or an id. Never blindly retried."""
+    return _dataflow_call("POST", workspace_id, dataflow_id, "/refreshes", "dataflow_refresh",
+                          "trigger dataflow refresh", workspace, dataflow, json={"notifyOption": notify_option},
+                          idempotent=False)
+
+
+def dataflow_transactions(workspace_id: str, dataflow_id: str, *, workspace: str | None = None,
+                          dataflow: str | None = None) -> ApiRequest:
+    """``GET …/dataflows/{id}/transactions``: the dataflow's refreshes, newest first."""
+    return _dataflow_call("GET", workspace_id, dataflow_id, "/transactions", "dataflow_transactions",
+                          "read dataflow transactions", workspace, dataflow)
+
+
+def dataflow_upstream_dataflows(workspace_id: str, dataflow_id: str, *, workspace: str | None = None,
+                                dataflow: str | None = None) -> ApiRequest:
+    """``GET …/dataflows/{id}/upstreamDataflows``: the dataflows it reads."""
+    return _dataflow_call("GET", workspace_id, dataflow_id, "/upstreamDataflows", "dataflow_upstream_dataflows",
+                          "read upstream dataflows", workspace, dataflow)
+
+
+def cancel_dataflow_transaction(workspace_id: str, transaction_id: str, *, workspace: str | None = None,
+                                dataflow: str | None = None) -> ApiRequest:
+    """``POST …/dataflows/transactions/{id}/cancel``. Repeating it is harmless (it answers ``alreadyConcluded``)."""
+    return ApiRequest("POST", f"{_dataflows(workspace_id)}/transactions/{_seg(transaction_id)}/cancel",
+                      "dataflow_cancel", "cancel dataflow transaction", workspace=workspace or workspace_id,
+                      dataflow=dataflow)
+
+
+def dataset_upstream_dataflows(workspace_id: str, *, workspace: str | None = None) -> ApiRequest:
+    """``GET /groups/{id}/datasets/upstreamDataflows``: each dataset of the workspace with the dataflows it reads."""
+    return ApiRequest("GET", f"/groups/{_seg(workspace_id)}/datasets/upstreamDataflows", "dataset_upstream_dataflows",
+                      "read the dataflows of datasets", workspace=workspace or workspace_id)
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

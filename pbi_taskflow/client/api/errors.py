@@ -76,6 +76,7 @@ def raise_for_response(
     workspace: str | None = None,
     dataset: str | None = None,
     operation: str | None = None,
+    dataflow: str | None = None,
 ) -> None:
     """Raise the matching :class:`~pbi_taskflow.errors.PowerBIHTTPError` for an error answer.
 
@@ -87,13 +88,13 @@ def raise_for_response(
     code, message = error_details(body)
     rid = request_id(headers)
     text = (message or "").lower()
-    where = _where(workspace, dataset)
+    where = _where(workspace, dataset, dataflow)
     said = (message or "no error message").rstrip().rstrip(".")
     head = f"Power BI {operation or 'request'} failed{where}: {said}."
     kw: dict[str, Any] = {"status": status, "code": code, "request_id": rid, "workspace": workspace, "dataset": dataset}
     if "already executing" in text or "already running" in text:
         raise RefreshAlreadyRunningError(
-            f"{head} Another refresh of this dataset is running; wait for it to finish (or let pbi_taskflow wait "
+            f"{head} Another refresh of this {'dataflow' if dataflow else 'dataset'} is running; wait for it to finish (or let pbi_taskflow wait "
             "or attach to it with if_running).",
             **kw,
         )
@@ -135,10 +136,12 @@ def _mentions_enhanced(code: str | None, text: str) -> bool:
     return "enhanced" in text or "premium" in text or "shared capacity" in text
 
 
-def _where(workspace: str | None, dataset: str | None) -> str:
+def _where(workspace: str | None, dataset: str | None, dataflow: str | None = None) -> str:
     parts = []
     if dataset:
         parts.append(f"dataset {dataset!r}")
+    if dataflow:
+        parts.append(f"dataflow {dataflow!r}")
     if workspace:
         parts.append(f"workspace {workspace!r}")
     return (" for " + " in ".join(parts)) if parts else ""
@@ -172,7 +175,7 @@ def transport_error(request: ApiRequest, what: str, exc: BaseException, *, unsen
 
     :param unsent: the connection could not even be opened, so the request certainly did not arrive.
     """
-    where = _where(request.workspace, request.dataset)
+    where = _where(request.workspace, request.dataset, request.dataflow)
     if is_tls_verification_failure(exc):
         return tls_error(f"Power BI {request.operation}{where}", exc, workspace=request.workspace, dataset=request.dataset)
     error = TransportError(
@@ -221,6 +224,7 @@ def check(response: ApiResponse, request: ApiRequest) -> ApiResponse:
         workspace=request.workspace,
         dataset=request.dataset,
         operation=request.operation,
+        dataflow=request.dataflow,
     )
     return response
 

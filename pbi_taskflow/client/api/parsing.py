@@ -10,6 +10,8 @@ from typing import Any
 from pbi_taskflow.client.api.calls import header
 from pbi_taskflow.client.clouds import Cloud
 from pbi_taskflow.client.models import (
+    Dataflow,
+    DataflowTransaction,
     Dataset,
     Handle,
     HistoryEntry,
@@ -18,6 +20,7 @@ from pbi_taskflow.client.models import (
     RefreshState,
     RefreshStatus,
     RefreshType,
+    UpstreamDataflow,
     Workspace,
     parse_timestamp,
 )
@@ -78,6 +81,48 @@ def parse_dataset(value: Mapping[str, Any], workspace_id: str) -> Dataset:
 def parse_datasets(body: Any, workspace_id: str) -> list[Dataset]:
     """Datasets from a ``GET …/datasets`` answer."""
     return [parse_dataset(v, workspace_id) for v in _values(body) if v.get("id")]
+
+
+def parse_dataflows(body: Any, workspace_id: str) -> list[Dataflow]:
+    """Dataflows from a ``GET …/dataflows`` answer (``objectId`` is the id)."""
+    return [Dataflow(id=str(v["objectId"]), name=str(v.get("name") or ""), workspace_id=workspace_id,
+                     description=v.get("description") or None, configured_by=v.get("configuredBy"))
+            for v in _values(body) if v.get("objectId")]
+
+
+def parse_transactions(body: Any) -> list[DataflowTransaction]:
+    """Dataflow refresh transactions, newest first as Power BI lists them (``Success`` becomes ``Completed``)."""
+    return [DataflowTransaction(id=str(v["id"]), status=RefreshStatus.parse(v.get("status")), raw_status=v.get("status"),
+                                refresh_type=v.get("refreshType"), start=iso_utc(v.get("startTime")),
+                                end=iso_utc(v.get("endTime")))
+            for v in _values(body) if v.get("id")]
+
+
+#: what a transaction cancel reports, spelled as the swagger's enum
+CANCEL_STATUSES = ("successfullyMarked", "alreadyConcluded", "notFound", "invalid")
+
+
+def parse_cancel_status(body: Any) -> str | None:
+    """The ``status`` of a transaction cancel in the swagger's spelling, whatever case Power BI used (``None``:
+    no status; an unknown one is kept as sent)."""
+    status = body.get("status") if isinstance(body, Mapping) else None
+    if not status:
+        return None
+    return next((known for known in CANCEL_STATUSES if known.lower() == str(status).lower()), str(status))
+
+
+def parse_dataset_dataflow_links(body: Any) -> list[UpstreamDataflow]:
+    """``GET …/datasets/upstreamDataflows``: each dataset (``reader_id``) with a dataflow it reads and its workspace."""
+    return [UpstreamDataflow(reader_id=str(v["datasetObjectId"]), dataflow_id=str(v["dataflowObjectId"]),
+                             workspace_id=str(v.get("workspaceObjectId") or ""))
+            for v in _values(body) if v.get("datasetObjectId") and v.get("dataflowObjectId")]
+
+
+def parse_upstream_dataflows(body: Any, reader_id: str) -> list[UpstreamDataflow]:
+    """``GET …/dataflows/{id}/upstreamDataflows``: the dataflows that dataflow ``reader_id`` reads."""
+    return [UpstreamDataflow(reader_id=reader_id, dataflow_id=str(v["targetDataflowId"]),
+                             workspace_id=str(v.get("groupId") or ""))
+            for v in _values(body) if v.get("targetDataflowId")]
 
 
 def parse_service_exception(value: Any) -> tuple[str | None, str | None]:

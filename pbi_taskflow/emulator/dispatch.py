@@ -144,5 +144,5 @@ class Dispatcher:
         self.log.add(RequestRecord(request.method, request.path, "&".join(f"{k}={v}" for k, v in
                                    request.query.items()), endpoint, None if response.drop else response.status,
                                    now, real, fault.kind if fault else None, request_id, logged_body(request),
-                                   self._caller(endpoint, request)))
+                                   self._caller(endpoint, request), request.headers.get("x-powerbi-profile-id")))
         return response

@@ -6,16 +6,19 @@ import dataclasses
 import threading
 
 from pbi_taskflow.emulator.dataflows import DATAFLOW_ENDPOINTS
+from pbi_taskflow.emulator.gateways import GATEWAY_DATASET_ENDPOINTS, GATEWAY_ENDPOINTS
+from pbi_taskflow.emulator.profiles import PROFILE_ENDPOINTS
 
 ENDPOINTS = frozenset(
     {"discovery", "token", "groups", "datasets", "dataset", "tables", "refresh_post", "history", "details", "cancel",
-     "*"} | DATAFLOW_ENDPOINTS
+     "*"} | DATAFLOW_ENDPOINTS | GATEWAY_ENDPOINTS | PROFILE_ENDPOINTS
 )
 KINDS = frozenset({"throttle", "error", "drop", "drop_after", "slow", "expired_token", "lost", "race", "race_drop"})
 POWERBI_ENDPOINTS = frozenset({"groups", "datasets", "dataset", "tables", "refresh_post", "history", "details",
-                               "cancel"} | DATAFLOW_ENDPOINTS)
+                               "cancel"} | DATAFLOW_ENDPOINTS | GATEWAY_ENDPOINTS | PROFILE_ENDPOINTS)
 #: Endpoints whose calls are about one dataset (the only ones a ``dataset=`` fault can apply to).
-DATASET_ENDPOINTS = frozenset({"dataset", "tables", "refresh_post", "history", "details", "cancel"})
+DATASET_ENDPOINTS = frozenset({"dataset", "tables", "refresh_post", "history", "details", "cancel"}
+                              | GATEWAY_DATASET_ENDPOINTS)
 #: Endpoints whose calls are about one workspace (the only ones a ``workspace=`` fault can apply to).
 WORKSPACE_ENDPOINTS = DATASET_ENDPOINTS | {"datasets"} | DATAFLOW_ENDPOINTS
 #: Faults that only make sense on some endpoints; a ``*`` fault of these kinds waits for such an endpoint.

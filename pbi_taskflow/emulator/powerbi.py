@@ -12,6 +12,7 @@ from typing import Any
 from pbi_taskflow.emulator.dataflows import DATAFLOW_ROUTES, dataflow_handlers
 from pbi_taskflow.emulator.entra import TokenStore
 from pbi_taskflow.emulator.odata import FilterError, compile_filter
+from pbi_taskflow.emulator.profiles import TENANCY_ROUTES, check_profile, tenancy_handlers
 from pbi_taskflow.emulator.refresh_body import BodyError, parse_refresh_body
 from pbi_taskflow.emulator.state import (
     SHARED_DAILY_LIMIT,
@@ -105,12 +106,12 @@ class PowerBI:
             "refresh_post": self.refresh_post, "history": self.history, "details": self.details,
             "cancel": self.cancel, "refresh_post_lost": functools.partial(self.refresh_post, lost=True),
         }
-        self.handlers.update(dataflow_handlers(self))
+        self.handlers.update({**dataflow_handlers(self), **tenancy_handlers(self)})
 
     @staticmethod
     def route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
         """The endpoint name and path parameters of a Power BI request, or ``None``."""
-        for route_method, endpoint, pattern in (*DATAFLOW_ROUTES, *ROUTES):
+        for route_method, endpoint, pattern in (*DATAFLOW_ROUTES, *TENANCY_ROUTES, *ROUTES):
             match = pattern.match(path)
             if match and method == route_method:
                 return endpoint, match.groupdict()
@@ -127,7 +128,7 @@ class PowerBI:
         if verdict == "unknown":
             return self._unauthorized("The access token was not issued by this emulator's Entra ID.")
         request.caller = self.tokens.client_of(token.strip())
-        return None
+        return check_profile(self.state, request)  # X-PowerBI-Profile-Id: act as one of the app's profiles
 
     def caller_of(self, request: Request) -> str | None:
         """The client id of the request's bearer token (``None`` without a token this emulator issued)."""
@@ -165,7 +166,7 @@ class PowerBI:
         ws = self.state.workspaces.get(params["g"].lower())
         if ws is None:
             return entity_not_found()
-        if not ws.admits(request.caller):
+        if not ws.admits(request.caller, request.profile):
             return not_authorized()
         if "d" not in params:
             return ws, None
@@ -207,7 +208,7 @@ class PowerBI:
             "id": ds.id, "name": ds.name, "webUrl": f"https://app.powerbi.com/groups/{ws.id}/datasets/{ds.id}",
             "addRowsAPIEnabled": False, "configuredBy": "owner@contoso.com", "isRefreshable": ds.refreshable,
             "isEffectiveIdentityRequired": False, "isEffectiveIdentityRolesRequired": False,
-            "isOnPremGatewayRequired": False, "targetStorageMode": "Abf" if ds.refreshable else "DirectQuery",
+            "isOnPremGatewayRequired": ds.gateway_required, "targetStorageMode": "Abf" if ds.refreshable else "DirectQuery",
             "createdDate": history_time(ds.created), "createReportEmbedURL":
                 f"https://app.powerbi.com/reportEmbed?config={ds.id}", "upstreamDatasets": [], "users": [],
         }
@@ -266,7 +267,7 @@ class PowerBI:
                 return value
         assert not isinstance(top, Response)
         assert isinstance(skip, int)
-        visible = (ws for ws in self.state.workspaces.values() if ws.admits(request.caller))
+        visible = (ws for ws in self.state.workspaces.values() if ws.admits(request.caller, request.profile))
         rows = [g for g in (self.group_json(ws) for ws in visible) if predicate(g)]
         page = rows[skip:] if top is None else rows[skip:skip + top]
         return json_response(200, {"@odata.context": self._context("groups"), "@odata.count": len(rows),

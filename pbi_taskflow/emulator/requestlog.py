@@ -26,6 +26,7 @@ class RequestRecord:
         (``client_secret``, ``client_assertion``, ...) replaced by ``"***"``; ``None`` when empty.
     :param client_id: the caller's client id: the app of the bearer token for Power BI calls, the
         ``client_id`` field for token requests (``None`` when unknown).
+    :param profile_id: the ``X-PowerBI-Profile-Id`` header sent, as sent (``None`` without one).
     """
 
     method: str
@@ -39,6 +40,7 @@ class RequestRecord:
     request_id: str | None = None
     body: Any = None
     client_id: str | None = None
+    profile_id: str | None = None
 
 
 class RequestLog:

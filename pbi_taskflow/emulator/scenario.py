@@ -4,6 +4,10 @@ Shape (every key optional)::
 
     time_scale: 1.0
     token_lifetime: 3599
+    profiles:                               # service principal profiles (of the default app unless client_id)
+      - {display_name: Contoso, id: 3f2a..., client_id: null}
+    gateways:
+      - {name: Head office, id: 9d1e..., online: true, admins: null}   # admins: client ids that may read its status
     apps:
       - client_id: 11111111-2222-3333-4444-555555555555
         secret: s3cret                      # or certificate_pem / certificate_path, federated
@@ -14,6 +18,7 @@ Shape (every key optional)::
         id: 6c3e...                         # optional GUID
         dedicated: true                     # false: shared capacity (8 refreshes/day, no enhanced refresh)
         members: [11111111-2222-3333-4444-555555555555]   # optional: only these apps may use it
+        profile: Contoso                    # optional: it belongs to this profile (its id or display name)
         datasets:
           - name: Sales
             duration: 5                     # emulated seconds
@@ -27,6 +32,8 @@ Shape (every key optional)::
             history:
               - {status: Completed, ago: 3600, duration: 60, refresh_type: Scheduled}
             upstream_dataflows: [Sales ETL]  # dataflows it reads (names unique across workspaces, or ids)
+            datasources:                    # bound to a gateway (name or id) or not (no gateway)
+              - {type: Sql, server: sql01, database: sales, gateway: Head office, credentials: true}
         dataflows:
           - name: Sales ETL
             id: 0b1c...                     # optional GUID
@@ -47,6 +54,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.emulator.dataflows import apply_dataflows
+from pbi_taskflow.emulator.gateways import apply_datasources, apply_gateways
+from pbi_taskflow.emulator.profiles import apply_profiles
 
 if TYPE_CHECKING:
     from pbi_taskflow.emulator.server import Emulator
@@ -65,11 +74,11 @@ DEFAULT_SCENARIO: dict[str, Any] = {
     ]
 }
 
-_TOP = {"time_scale", "token_lifetime", "apps", "workspaces"}
+_TOP = {"time_scale", "token_lifetime", "apps", "workspaces", "profiles", "gateways"}
 _APP = {"client_id", "secret", "secret_expired", "certificate_pem", "certificate_path", "federated", "tenant_id"}
-_WORKSPACE = {"name", "id", "dedicated", "members", "datasets", "dataflows"}
+_WORKSPACE = {"name", "id", "dedicated", "members", "datasets", "dataflows", "profile"}
 _DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history",
-            "history_lag", "details_lag", "tables", "upstream_dataflows"}
+            "history_lag", "details_lag", "tables", "upstream_dataflows", "datasources"}
 _HISTORY = {"status", "duration", "refresh_type", "ago", "error_code", "error_message"}
 
 
@@ -118,16 +127,20 @@ def apply_scenario(emu: Emulator, source: Mapping[str, Any] | str | os.PathLike[
         if "certificate_path" in app:
             app["certificate_pem"] = Path(app.pop("certificate_path")).read_text(encoding="ascii")
         emu.add_app(app.pop("client_id"), **app)
+    apply_profiles(emu, scenario.get("profiles") or ())
+    apply_gateways(emu, scenario.get("gateways") or ())
     for w_index, raw_ws in enumerate(scenario.get("workspaces") or ()):
         ws = _check(raw_ws, _WORKSPACE, f"workspaces[{w_index}]", ("name",))
         created = emu.add_workspace(ws["name"], id=ws.get("id"), dedicated=bool(ws.get("dedicated", True)),
-                                    members=ws.get("members"))
+                                    members=ws.get("members"), profile=ws.get("profile"))
         for d_index, raw_ds in enumerate(ws.get("datasets") or ()):
             where = f"workspaces[{w_index}].datasets[{d_index}]"
             ds = dict(_check(raw_ds, _DATASET, where, ("name",)))
             history = ds.pop("history", None) or ()
             ds.pop("upstream_dataflows", None)  # linked once every dataflow exists
+            sources = ds.pop("datasources", None) or ()
             dataset = emu.add_dataset(created["id"], ds.pop("name"), **ds)
+            apply_datasources(emu, dataset["id"], sources, where)
             for h_index, raw_h in enumerate(history):
                 entry = _check(raw_h, _HISTORY, f"{where}.history[{h_index}]")
                 emu.add_history(dataset["id"], **entry)

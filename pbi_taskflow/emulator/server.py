@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pbi_taskflow.emulator.clock import EmulatedClock
 from pbi_taskflow.emulator.dataflows import DataflowSeeding
 from pbi_taskflow.emulator.faults import FaultQueue
+from pbi_taskflow.emulator.gateways import GatewaySeeding
+from pbi_taskflow.emulator.profiles import ProfileSeeding
 from pbi_taskflow.emulator.requestlog import RequestLog, RequestRecord
 from pbi_taskflow.emulator.state import PowerBIState, check_guid, new_id
 from pbi_taskflow.emulator.wire import Request, Response
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 SCOPE = "https://analysis.windows.net/powerbi/api/.default"
 
 
-class Emulator(DataflowSeeding):
+class Emulator(DataflowSeeding, ProfileSeeding, GatewaySeeding):
     """A local HTTPS Power BI REST + Entra ID emulator that real MSAL and ``requests`` clients use unchanged.
 
     It binds 127.0.0.1 only, serves in a daemon thread, and trusts a throwaway CA whose bundle is
@@ -255,13 +257,15 @@ class Emulator(DataflowSeeding):
         return {"client_id": app.client_id, "tenant_id": app.tenant_id}
 
     def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True,
-                      members: list[str] | None = None) -> dict[str, Any]:
+                      members: list[str] | None = None, profile: str | None = None) -> dict[str, Any]:
         """Add a workspace; ``dedicated=False`` puts it on shared capacity (quota, no enhanced refresh).
 
         ``members`` lists the client ids allowed in it (default: every app); other apps do not see it in the
-        groups list and get 401 ``PowerBINotAuthorizedException`` on its routes.
+        groups list and get 401 ``PowerBINotAuthorizedException`` on its routes. ``profile`` (a profile's id or
+        display name, see :meth:`add_profile`): the workspace belongs to that service principal profile, so only
+        calls with its ``X-PowerBI-Profile-Id`` see it; without, it belongs to the app itself.
         """
-        return self.state.add_workspace(name, id=id, dedicated=dedicated, members=members).to_dict()
+        return self.state.add_workspace(name, id=id, dedicated=dedicated, members=members, profile=profile).to_dict()
 
     def add_dataset(self, workspace: str, name: str, *, id: str | None = None, refreshable: bool = True,
                     duration: float = 1.0, outcome: str = "Completed", error_code: str | None = None,

@@ -12,6 +12,8 @@ from pbi_taskflow.emulator.clock import EmulatedClock
 
 if TYPE_CHECKING:
     from pbi_taskflow.emulator.dataflows import DataflowState
+    from pbi_taskflow.emulator.gateways import DatasourceState, GatewayState
+    from pbi_taskflow.emulator.profiles import ProfileState
 
 OUTCOMES = ("Completed", "Failed", "Cancelled", "TimedOut", "Disabled")
 #: history ``status`` for each terminal extended status (TimedOut shows as Failed in history)
@@ -178,6 +180,13 @@ class DatasetState:
     tables: dict[str, list[str]] | None = None
     #: ``(workspace id, dataflow id)`` of each dataflow it reads (see :mod:`pbi_taskflow.emulator.dataflows`)
     upstream_dataflows: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: its data sources and their gateway bindings (see :mod:`pbi_taskflow.emulator.gateways`)
+    datasources: list[DatasourceState] = dataclasses.field(default_factory=list)
+
+    @property
+    def gateway_required(self) -> bool:
+        """Whether a data source of it is on premises (``isOnPremGatewayRequired``)."""
+        return any(source.on_premises for source in self.datasources)
 
     def history(self) -> list[RefreshRun]:
         """Runs, newest first."""
@@ -220,13 +229,17 @@ class WorkspaceState:
     members: frozenset[str] | None = None
     datasets: dict[str, DatasetState] = dataclasses.field(default_factory=dict)
     dataflows: dict[str, DataflowState] = dataclasses.field(default_factory=dict)
+    #: the service principal profile it belongs to (``None``: the service principal itself)
+    profile: str | None = None
 
-    def admits(self, client_id: str | None) -> bool:
-        """Whether the app may use this workspace (``members=None``: every app)."""
-        return self.members is None or (client_id or "").lower() in self.members
+    def admits(self, client_id: str | None, profile: str | None = None) -> bool:
+        """Whether the app (acting as ``profile``, or as itself) may use this workspace (``members=None``: every
+        app); a profile's workspaces are seen only with its header, the app's own only without one."""
+        return (self.members is None or (client_id or "").lower() in self.members) and self.profile == profile
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "dedicated": self.dedicated}
+        doc = {"id": self.id, "name": self.name, "dedicated": self.dedicated}
+        return {**doc, "profile_id": self.profile} if self.profile else doc
 
 
 def _lookup(items: list[Any], ref: str, kind: str) -> Any:
@@ -257,26 +270,36 @@ class PowerBIState:
         self.clock = clock
         self.lock = threading.RLock()
         self.workspaces: dict[str, WorkspaceState] = {}
+        self.profiles: dict[str, ProfileState] = {}
+        self.gateways: dict[str, GatewayState] = {}
         self._numbers = 0
 
     def clear(self) -> None:
         with self.lock:
             self.workspaces.clear()
+            self.profiles.clear()
+            self.gateways.clear()
 
     # --- scenario ------------------------------------------------------------------------------
 
     def add_workspace(self, name: str, *, id: str | None = None, dedicated: bool = True,
-                      members: list[str] | None = None) -> WorkspaceState:
+                      members: list[str] | None = None, profile: str | None = None) -> WorkspaceState:
         with self.lock:
             ws = WorkspaceState(id=check_guid(id or new_id(), "workspace id"), name=name, dedicated=dedicated,
                                 capacity_id=new_id() if dedicated else None,
                                 members=None if members is None else frozenset(check_guid(m, "member client id")
-                                                                               for m in members))
+                                                                               for m in members),
+                                profile=self.profile_id(profile) if profile else None)
             if ws.id in self.workspaces:
                 msg = f"A workspace with id {ws.id} already exists in the emulator."
                 raise ValueError(msg)
             self.workspaces[ws.id] = ws
             return ws
+
+    def profile_id(self, ref: str) -> str:
+        """The id of a profile given by id or display name (``ValueError`` when unknown)."""
+        with self.lock:
+            return str(_lookup(list(self.profiles.values()), ref, "profile").id)
 
     def workspace(self, ref: str) -> WorkspaceState:
         """A workspace by id or name (``ValueError`` when unknown)."""

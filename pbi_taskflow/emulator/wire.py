@@ -18,6 +18,7 @@ class Request:
     :param headers: header names lower-cased.
     :param body: the raw body.
     :param caller: the client id of the bearer token, once Power BI authorised the request.
+    :param profile: the service principal profile it acts as (``X-PowerBI-Profile-Id``), once authorised.
     """
 
     method: str
@@ -26,6 +27,7 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     caller: str | None = None
+    profile: str | None = None
 
     @classmethod
     def parse(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> Request:

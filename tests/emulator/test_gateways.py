@@ -33,11 +33,13 @@ def test_datasources_and_bound_gateway_datasources_match_the_swagger(swagger: di
     sql, file = listing.json()["value"]
     assert sql == {"datasourceType": "Sql", "connectionDetails": {"server": "sql01", "database": "sales"},
                    "gatewayId": wired["gateway"]["id"], "datasourceId": wired["sql"]["id"]}
-    assert "gatewayId" not in file and file["datasourceType"] == "File"
+    assert "gatewayId" not in file
+    assert file["datasourceType"] == "File"
     bound = api.get(f"{wired['base']}/Default.GetBoundGatewayDatasources")
     _check(swagger, "GatewayDatasources", bound.json())
     [entry] = bound.json()["value"]
-    assert entry["id"] == wired["sql"]["id"] and entry["credentialType"] == "Basic"
+    assert entry["id"] == wired["sql"]["id"]
+    assert entry["credentialType"] == "Basic"
     dataset = api.get(wired["base"]).json()
     assert dataset["isOnPremGatewayRequired"] is True
 

@@ -221,6 +221,15 @@ class RefreshNotRecordedError(PowerBIError):
     """
 
 
+class PreflightFailedError(PowerBIError):
+    """A pre-flight check found a dataset that cannot refresh (a data source without credentials, not bound to a
+    gateway, or whose gateway is offline); no refresh was started. ``problems`` lists each finding and its fix."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.problems = problems or []
+
+
 class RefreshOutcomeUnknownError(PowerBIError):
     """A refresh request got no usable answer and no refresh appeared in the history within the grace period.
 
@@ -244,6 +253,7 @@ __all__ = [
     "PermissionDeniedError",
     "PowerBIError",
     "PowerBIHTTPError",
+    "PreflightFailedError",
     "RefreshAlreadyRunningError",
     "RefreshError",
     "RefreshFailedError",

@@ -56,6 +56,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
     :param client: an ``httpx.AsyncClient`` to use (not closed by this client); by default one is leased
         from the process-wide pool, shared with the other clients of the same settings in the running loop.
     :param conn_id: the Airflow connection id, for messages.
+    :param profile_id: a service principal profile to act as (``X-PowerBI-Profile-Id`` on every Power BI call).
     """
 
     def __init__(
@@ -69,9 +70,10 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
         ca_bundle: str | None = None,
         client: Any = None,
         conn_id: str | None = None,
+        profile_id: str | None = None,
     ) -> None:
         super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
-                         ca_bundle=ca_bundle, conn_id=conn_id)
+                         ca_bundle=ca_bundle, conn_id=conn_id, profile_id=profile_id)
         self._client = client
         self._lease: Lease | None = None
 
@@ -104,7 +106,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
         http = await self._http()  # first: it imports httpx in a worker thread
         import httpx
 
-        headers = {"Authorization": f"Bearer {token.token}", "Accept": "application/json"}
+        headers = self.headers(token.token, request)
         try:
             resp = await http.request(
                 request.method, self.api_root + request.path, params=request.params, json=request.json, headers=headers
@@ -154,6 +156,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
 
     async def get_refresh_state(self, handle: Handle) -> RefreshState:
         """The current state of a started refresh (same rules as the sync client)."""
+        self.check_profile(handle)
         if handle.kind == "enhanced":
             try:
                 return api.parse_details((await self.call(api.refresh_details(handle))).body)
@@ -172,6 +175,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
 
     async def cancel_refresh(self, handle: Handle) -> None:
         """Cancel a running enhanced refresh (standard ones cannot be cancelled by API)."""
+        self.check_profile(handle)
         if handle.kind != "enhanced":
             msg = (
                 f"Cannot cancel refresh {handle.refresh_id} of dataset {handle.dataset_name!r}: Power BI cancels only "

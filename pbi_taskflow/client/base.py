@@ -20,6 +20,7 @@ from pbi_taskflow.client.models import (
     parse_timestamp,
 )
 from pbi_taskflow.client.retry import RetryPolicy, is_transient, log_retry
+from pbi_taskflow.client.settings import check_profile_id
 from pbi_taskflow.client.urls import require_https
 from pbi_taskflow.errors import ConfigurationError, PowerBIError, ThrottledError
 
@@ -51,6 +52,10 @@ def normalise_timeout(timeout: Timeout | None) -> tuple[float, float]:
     return pair
 
 
+def _as(profile_id: str | None) -> str:
+    return f"service principal profile {profile_id}" if profile_id else "the service principal itself (no profile)"
+
+
 class ClientBase:
     """Configuration shared by :class:`~pbi_taskflow.client.sync.PowerBIClient` and the async client."""
 
@@ -64,6 +69,7 @@ class ClientBase:
         retry: RetryPolicy | None,
         ca_bundle: str | None,
         conn_id: str | None,
+        profile_id: str | None = None,
     ) -> None:
         if credential is None or not callable(getattr(credential, "get_token", None)):
             msg = f"{type(self).__name__} needs a credential with get_token() (see pbi_taskflow.client.auth)."
@@ -75,6 +81,9 @@ class ClientBase:
         self.retry = retry or RetryPolicy()
         self.ca_bundle = check_ca_bundle(ca_bundle)
         self.conn_id = conn_id
+        #: The service principal profile every Power BI call acts as (``X-PowerBI-Profile-Id``), or ``None``: the
+        #: service principal itself. Tokens do not depend on it: one token of the app serves all its profiles.
+        self.profile_id = check_profile_id(profile_id)
         self.appearance_grace = APPEARANCE_GRACE
         #: How many times Power BI answered 429 to this client (each one was waited out and retried).
         self.throttle_count = 0
@@ -116,6 +125,21 @@ class ClientBase:
         log_retry(exc, endpoint=request.endpoint, wait=wait, attempt=attempt, attempts=self.retry.attempts,
                   dataset=request.dataset or request.dataflow)
         return wait
+
+    def headers(self, token: str, request: api.ApiRequest | None = None) -> dict[str, str]:
+        """The headers of a Power BI call: the token, and the profile header when the client acts as a profile
+        (unless ``request`` is one the service principal makes as itself)."""
+        return api.request_headers(token, None if request is not None and request.as_app else self.profile_id)
+
+    def check_profile(self, handle: Handle) -> None:
+        """Refuse to follow a refresh started as another profile than this client's: its ids may mean another
+        refresh, or nothing, to this profile (a retry must reattach as the profile that started it)."""
+        recorded = getattr(handle, "profile_id", None)
+        if (recorded or None) != (self.profile_id or None):
+            msg = (f"Refresh {handle.refresh_id} of dataset {handle.dataset_name!r} was started as "
+                   f"{_as(recorded)}, but this client acts as {_as(self.profile_id)}: follow it with a client of the "
+                   "profile that started it.")
+            raise ConfigurationError(msg, workspace=handle.workspace_name, dataset=handle.dataset_name)
 
     def _retry_hook(self, ids: tuple[str, str] | None) -> Callable[[BaseException, float], None]:
         return lambda exc, wait: self.on_retry(exc, wait, ids)

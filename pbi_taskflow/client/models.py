@@ -150,6 +150,8 @@ class Target:
     dataset_name: str
     options: RefreshOptions = dataclasses.field(default_factory=RefreshOptions)
     on_dedicated_capacity: bool | None = None
+    #: the service principal profile the dataset was resolved as (``None``: the service principal itself)
+    profile_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +165,8 @@ class Handle:
     :param attached: True when pbi_taskflow attached to a refresh it did not start (``if_running='attach'``), or
         follows one it cannot be sure it started; such a refresh is never cancelled.
     :param note: why this refresh is followed, when that is not plain (becomes the result's ``reason``).
+    :param profile_id: the service principal profile it was started or found as (``None``: the service principal
+        itself); part of its identity, since its ids mean something only to that profile's view of Power BI.
     """
 
     workspace_id: str
@@ -174,6 +178,7 @@ class Handle:
     requested_at: str
     attached: bool = False
     note: str | None = None
+    profile_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -335,11 +340,46 @@ class UpstreamDataflow:
     workspace_id: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Datasource:
+    """A data source of a dataset (``GET …/datasources``) and the gateway data source it is bound to, if any.
+
+    :param datasource_type: ``Sql``, ``AnalysisServices``, ``File``, ``OData``, ``SharePointList``...
+    :param connection_details: server, database, url, path... as Power BI lists them.
+    :param gateway_id: the gateway (cluster) it is bound to; ``None`` when not bound.
+    :param datasource_id: its id on that gateway; ``None`` when not bound.
+    :param name: the gateway data source's name (``Default.GetBoundGatewayDatasources``), when known.
+    :param credential_type: the gateway data source's credential type, when known.
+    """
+
+    datasource_type: str
+    connection_details: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    gateway_id: str | None = None
+    datasource_id: str | None = None
+    name: str | None = None
+    credential_type: str | None = None
+
+    @property
+    def bound(self) -> bool:
+        return bool(self.gateway_id and self.datasource_id)
+
+    @property
+    def label(self) -> str:
+        """How a person recognises it: its name, else its type and connection details (``Sql server/database``)."""
+        if self.name:
+            return self.name
+        details = self.connection_details
+        where = "/".join(str(details[k]) for k in ("server", "database") if details.get(k))
+        where = where or next((str(details[k]) for k in ("url", "path", "account") if details.get(k)), "")
+        return f"{self.datasource_type} {where}".strip()
+
+
 __all__ = [
     "CommitMode",
     "Dataflow",
     "DataflowTransaction",
     "Dataset",
+    "Datasource",
     "Handle",
     "HistoryEntry",
     "NotifyOption",

@@ -143,6 +143,7 @@ class NameResolver:
             dataset_name=ds.name,
             options=options,
             on_dedicated_capacity=ws.is_on_dedicated_capacity,
+            profile_id=getattr(self, "profile_id", None),
         )
 
 

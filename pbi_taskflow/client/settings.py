@@ -5,7 +5,7 @@ The keys are those of the ``pbi_taskflow`` Airflow connection: ``login`` (client
 form's key, redacted by Airflow; ``certificate`` is read too), ``certificate_path``,
 ``certificate_password``, ``certificate_thumbprint``, ``federated_token_file``,
 ``managed_identity_client_id``, ``cloud``, ``authority_host``, ``api_root``, ``scope``, ``ca_bundle``,
-``allowed_workspaces`` and ``timeout``. Extras may also carry the ``extra__pbi_taskflow__`` prefix.
+``allowed_workspaces``, ``timeout`` and ``profile_id``. Extras may also carry the ``extra__pbi_taskflow__`` prefix.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ _ALIASES = {
     # The connection form's key for the inline PEM: a name Airflow's secret masker redacts in the UI and API.
     "private_key": "certificate",
     "thumbprint": "certificate_thumbprint",
+    "profile": "profile_id",
     "token_file": "federated_token_file",
 }
 _FIELDS = {
@@ -61,6 +62,7 @@ _FIELDS = {
     "ca_bundle",
     "allowed_workspaces",
     "timeout",
+    "profile_id",
 }
 
 
@@ -85,6 +87,8 @@ class ConnectionSettings:
     :param ca_bundle: PEM file of CAs to trust.
     :param allowed_workspaces: names or ids of the only workspaces this connection may refresh.
     :param timeout: HTTP read timeout in seconds.
+    :param profile_id: the service principal profile to act as (``X-PowerBI-Profile-Id`` on every Power BI call,
+        never on Entra ID's token calls); ``None``: the service principal itself.
     :param conn_id: the Airflow connection id, for messages.
     """
 
@@ -106,6 +110,7 @@ class ConnectionSettings:
     allowed_workspaces: tuple[str, ...] = ()
     timeout: float | None = None
     conn_id: str | None = None
+    profile_id: str | None = None
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], *, conn_id: str | None = None) -> ConnectionSettings:
@@ -157,6 +162,7 @@ class ConnectionSettings:
                             "'certificate_path'.")
         allowed = _collect(problems, normalise_allowed, flat.get("allowed_workspaces"))
         timeout = _collect(problems, _timeout, flat.get("timeout"))
+        profile = _collect(problems, check_profile_id, flat.get("profile_id"))
         values = {key: _opt(flat.get(key)) for key in ("cloud", "authority_host", "api_root", "scope")}
         try:
             cloud = get_cloud(values["cloud"] or "public", authority_host=values["authority_host"],
@@ -192,6 +198,7 @@ class ConnectionSettings:
             allowed_workspaces=allowed or (),
             timeout=timeout,
             conn_id=conn_id,
+            profile_id=profile,
         )
 
     @property
@@ -235,6 +242,7 @@ class ConnectionSettings:
             "cloud": self.cloud,
             "ca_bundle": self.ca_bundle,
             "conn_id": self.conn_id,
+            "profile_id": self.profile_id,
         }
         if self.timeout:
             options["timeout"] = (min(10.0, self.timeout), self.timeout)
@@ -312,6 +320,17 @@ def _opt(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def check_profile_id(value: Any, what: str = "profile_id") -> str | None:
+    """A service principal profile id (a GUID, lower-cased), ``None`` when unset; ``ConfigurationError`` otherwise."""
+    if _blank(value):
+        return None
+    if not isinstance(value, str) or not _GUID.match(value.strip()):
+        msg = (f"Invalid {what} {value!r}: expected the id (a GUID) of a service principal profile of this app, as "
+               "GET /profiles lists them; leave it empty to act as the service principal itself.")
+        raise ConfigurationError(msg)
+    return value.strip().lower()
 
 
 def _timeout(value: Any) -> float | None:

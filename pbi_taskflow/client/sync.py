@@ -26,6 +26,7 @@ from pbi_taskflow.client.models import (
 )
 from pbi_taskflow.client.resolve import NameResolver
 from pbi_taskflow.client.retry import RetryPolicy, is_transient
+from pbi_taskflow.client.sources import DatasourceMethods
 from pbi_taskflow.errors import (
     EnhancedRefreshNotSupportedError,
     InvalidRequestError,
@@ -43,7 +44,7 @@ log = logging.getLogger("pbi_taskflow.client.sync")
 
 
 
-class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
+class PowerBIClient(DatasourceMethods, DataflowMethods, NameResolver, ClientBase):
     """A Power BI REST client for one service principal.
 
     :param credential: where access tokens come from (see :mod:`pbi_taskflow.client.auth`).
@@ -55,6 +56,7 @@ class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
     :param session: a ``requests.Session`` to use (not closed by the client).
     :param allowed_workspaces: names or ids of the only workspaces this client may touch.
     :param conn_id: the Airflow connection id, for messages.
+    :param profile_id: a service principal profile to act as (``X-PowerBI-Profile-Id`` on every Power BI call).
     """
 
     def __init__(
@@ -69,9 +71,10 @@ class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
         session: Any = None,
         allowed_workspaces: Iterable[str] | str | None = None,
         conn_id: str | None = None,
+        profile_id: str | None = None,
     ) -> None:
         super().__init__(credential=credential, cloud=cloud, api_root=api_root, timeout=timeout, retry=retry,
-                         ca_bundle=ca_bundle, conn_id=conn_id)
+                         ca_bundle=ca_bundle, conn_id=conn_id, profile_id=profile_id)
         self._init_resolver(allowed_workspaces)
         self._session = session
         self._owns_session = session is None
@@ -105,7 +108,7 @@ class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
 
         kwargs: dict[str, Any] = {
             "params": request.params,
-            "headers": {"Authorization": f"Bearer {token.token}", "Accept": "application/json"},
+            "headers": self.headers(token.token, request),
             "timeout": self.timeout,
         }
         if request.json is not None:
@@ -213,10 +216,12 @@ class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
             kind="enhanced" if enhanced else "standard",
             requested_at=requested_at.isoformat(),
             attached=attached,
+            profile_id=target.profile_id,
         )
 
     def confirm_options(self, handle: Handle, target: Target) -> bool | None:
         """Whether an enhanced refresh has the options ``target`` asks for; None when its details cannot be read."""
+        self.check_profile(handle)
         try:
             body = self.call(api.refresh_details(handle)).body
         except PowerBIError as exc:
@@ -232,6 +237,7 @@ class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
         (small ``$top``), matched on ``requestId``; a refresh not visible yet is ``NotStarted`` for
         up to :attr:`appearance_grace` seconds.
         """
+        self.check_profile(handle)
         if handle.kind == "enhanced":
             try:
                 return api.parse_details(self.call(api.refresh_details(handle)).body)
@@ -274,6 +280,7 @@ class PowerBIClient(DataflowMethods, NameResolver, ClientBase):
 
         :raises InvalidRequestError: for a standard refresh.
         """
+        self.check_profile(handle)
         if handle.kind != "enhanced":
             msg = (
                 f"Cannot cancel refresh {handle.refresh_id} of dataset {handle.dataset_name!r}: Power BI cancels only "

@@ -78,7 +78,7 @@ class Probe:
             workspace_id=target.workspace_id, workspace_name=target.workspace_name, dataset_id=target.dataset_id,
             dataset_name=target.dataset_name, refresh_id=refresh_id,
             kind="enhanced" if self.enhanced else "standard", requested_at=self.requested_at, attached=attached,
-            note=note,
+            note=note, profile_id=target.profile_id,
         )
 
     def placeholder(self) -> Handle:

@@ -92,6 +92,7 @@ def attached_handle(target: Target, entry: HistoryEntry) -> Handle:
         kind="standard",
         requested_at=start.isoformat(),
         attached=True,
+        profile_id=target.profile_id,
     )
 
 

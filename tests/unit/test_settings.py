@@ -147,3 +147,19 @@ def test_plain_http_on_loopback_is_refused_up_front(field, host):
     assert problem.startswith(f"Refusing plain-http {'Power BI api_root' if field == 'api_root' else field}")
     assert "answer https only" in problem
     assert f"'https://{host}{path}'" in problem
+
+
+def test_profile_id_extra_is_a_guid_carried_to_both_clients():
+    """``profile_id`` (or ``profile``, prefixed or not) is validated and lower-cased; clients act as it, a keyword
+    overrides it, and blank means the service principal itself."""
+    profile = "6D0F1A5E-0000-4000-8000-0000000000C0"
+    base = {"login": CLIENT, "password": SECRET, "tenant_id": TENANT}
+    s = ConnectionSettings.from_mapping({**base, "extra": {"extra__pbi_taskflow__profile_id": profile}})
+    assert s.profile_id == profile.lower()
+    assert ConnectionSettings.from_mapping({**base, "profile": profile}).profile_id == profile.lower()
+    assert ConnectionSettings.from_mapping({**base, "profile_id": "  "}).profile_id is None
+    assert s.build_client().profile_id == profile.lower()
+    assert s.build_async_client().profile_id == profile.lower()
+    assert s.build_client(profile_id=None).profile_id is None
+    with pytest.raises(ConfigurationError, match=r"Invalid profile_id 'contoso'.*GET /profiles"):
+        ConnectionSettings.from_mapping({**base, "profile_id": "contoso"})

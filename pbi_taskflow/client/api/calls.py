@@ -35,6 +35,7 @@ class ApiRequest:
     :param ids: ``(workspace id, dataset id)`` of the dataset the call is about, if any (throttle accounting);
         ``(workspace id, dataflow id)`` for a dataflow.
     :param dataflow: dataflow concerned, for error messages.
+    :param as_app: sent as the service principal itself even by a client acting as a profile (the profiles API).
     """
 
     method: str
@@ -48,6 +49,7 @@ class ApiRequest:
     dataset: str | None = None
     ids: tuple[str, str] | None = None
     dataflow: str | None = None
+    as_app: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +217,50 @@ def dataset_upstream_dataflows(workspace_id: str, *, workspace: str | None = Non
     """``GET /groups/{id}/datasets/upstreamDataflows``: each dataset of the workspace with the dataflows it reads."""
     return ApiRequest("GET", f"/groups/{_seg(workspace_id)}/datasets/upstreamDataflows", "dataset_upstream_dataflows",
                       "read the dataflows of datasets", workspace=workspace or workspace_id)
+
+
+def _dataset_call(workspace_id: str, dataset_id: str, suffix: str, endpoint: str, operation: str,
+                  workspace: str | None, dataset: str | None) -> ApiRequest:
+    return ApiRequest("GET", f"/groups/{_seg(workspace_id)}/datasets/{_seg(dataset_id)}{suffix}", endpoint, operation,
+                      workspace=workspace or workspace_id, dataset=dataset or dataset_id, ids=(workspace_id, dataset_id))
+
+
+def dataset_datasources(workspace_id: str, dataset_id: str, *, workspace: str | None = None,
+                        dataset: str | None = None) -> ApiRequest:
+    """``GET …/datasets/{id}/datasources``: the dataset's data sources and the gateway each is bound to."""
+    return _dataset_call(workspace_id, dataset_id, "/datasources", "datasources", "read data sources", workspace,
+                         dataset)
+
+
+def bound_gateway_datasources(workspace_id: str, dataset_id: str, *, workspace: str | None = None,
+                              dataset: str | None = None) -> ApiRequest:
+    """``GET …/datasets/{id}/Default.GetBoundGatewayDatasources``: the gateway data sources the dataset is bound to."""
+    return _dataset_call(workspace_id, dataset_id, "/Default.GetBoundGatewayDatasources", "bound_gateway_datasources",
+                         "read bound gateway data sources", workspace, dataset)
+
+
+def gateway_datasource_status(gateway_id: str, datasource_id: str, *, dataset: str | None = None) -> ApiRequest:
+    """``GET /gateways/{id}/datasources/{id}/status``: 200 when the gateway reaches the source with its credentials."""
+    return ApiRequest("GET", f"/gateways/{_seg(gateway_id)}/datasources/{_seg(datasource_id)}/status",
+                      "gateway_datasource_status", "check gateway data source", dataset=dataset)
+
+
+def get_profile(profile_id: str) -> ApiRequest:
+    """``GET /profiles/{id}``: a service principal profile of the caller (sent without the profile header)."""
+    return ApiRequest("GET", f"/profiles/{_seg(profile_id)}", "profile", "read service principal profile",
+                      as_app=True)
+
+
+#: The header that makes a call act as a service principal profile (multi-tenant apps); never sent to Entra ID.
+PROFILE_HEADER = "X-PowerBI-Profile-Id"
+
+
+def request_headers(token: str, profile_id: str | None = None) -> dict[str, str]:
+    """The headers of every Power BI call: the bearer token, JSON, and the profile header when acting as one."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if profile_id:
+        headers[PROFILE_HEADER] = profile_id
+    return headers
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -13,6 +13,7 @@ from pbi_taskflow.client.models import (
     Dataflow,
     DataflowTransaction,
     Dataset,
+    Datasource,
     Handle,
     HistoryEntry,
     RefreshOptions,
@@ -123,6 +124,20 @@ def parse_upstream_dataflows(body: Any, reader_id: str) -> list[UpstreamDataflow
     return [UpstreamDataflow(reader_id=reader_id, dataflow_id=str(v["targetDataflowId"]),
                              workspace_id=str(v.get("groupId") or ""))
             for v in _values(body) if v.get("targetDataflowId")]
+
+
+def parse_datasources(body: Any) -> list[Datasource]:
+    """``GET …/datasets/{id}/datasources``: each data source, its connection details and gateway binding."""
+    return [Datasource(datasource_type=str(v.get("datasourceType") or "Unknown"),
+                       connection_details={str(k): str(x) for k, x in (v.get("connectionDetails") or {}).items()
+                                           if x is not None},
+                       gateway_id=v.get("gatewayId") or None, datasource_id=v.get("datasourceId") or None)
+            for v in _values(body)]
+
+
+def parse_gateway_datasources(body: Any) -> dict[str, Mapping[str, Any]]:
+    """``Default.GetBoundGatewayDatasources``: the bound gateway data sources by lower-cased id."""
+    return {str(v["id"]).lower(): v for v in _values(body) if v.get("id")}
 
 
 def parse_service_exception(value: Any) -> tuple[str | None, str | None]:

@@ -5,6 +5,11 @@ cache, the MSAL application (built lazily on the first token request, because bu
 I/O) and a lock, so concurrent callers on a cold cache coalesce into one token request. The fingerprint
 is a SHA-256 digest of the credential material, so a wrong or rotated secret never reuses a token
 obtained with another one.
+
+The key holds no service principal profile, on purpose: a profile is chosen per Power BI call by the
+``X-PowerBI-Profile-Id`` header, never sent to Entra ID, and Power BI takes the app's own token for every
+profile of the app. One token of the service principal serves all its profiles; keying by profile would only
+multiply token requests.
 """
 
 from __future__ import annotations

@@ -45,12 +45,16 @@ class PowerBIContext:
     :param conn_id: the Airflow connection (default: the running refresh task's, else ``powerbi_default``).
     :param workspace: workspace name or id (default: the running refresh task's ``workspace``).
     :param client: an existing client to use instead of building one from the connection.
+    :param profile_id: the service principal profile to act as (default: the running refresh task's ``profile_id``,
+        else the connection's).
     """
 
-    def __init__(self, conn_id: str | None = None, workspace: str | None = None, *, client: Any = None) -> None:
+    def __init__(self, conn_id: str | None = None, workspace: str | None = None, *, client: Any = None,
+                 profile_id: str | None = None) -> None:
         task = _current_task()
         self.conn_id = conn_id or getattr(task, "conn_id", None) or "powerbi_default"
         self.workspace_ref = workspace or getattr(task, "workspace", None)
+        self.profile_id = profile_id or getattr(task, "profile_id", None)
         self._client = client
 
     def __repr__(self) -> str:
@@ -62,7 +66,8 @@ class PowerBIContext:
         if self._client is None:
             from pbi_taskflow.airflow.hook import PowerBIHook
 
-            self._client = PowerBIHook(self.conn_id).get_client()
+            acting_as = {"profile_id": self.profile_id} if isinstance(self.profile_id, str) else {}
+            self._client = PowerBIHook(self.conn_id, **acting_as).get_client()
         client: PowerBIClient = self._client
         return client
 

@@ -25,7 +25,7 @@ class _PowerBIRefreshDecoratedOperator(DecoratedOperator, PowerBIRefreshOperator
     """Runs the user function, then refreshes what it returned (see :class:`PowerBIRefreshOperator`)."""
 
     custom_operator_name = "@task.powerbi_refresh"
-    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "workspace", "conn_id")
+    template_fields: Sequence[str] = (*DecoratedOperator.template_fields, "workspace", "conn_id", "profile_id")
     template_fields_renderers = DecoratedOperator.template_fields_renderers
     shallow_copy_attrs: Sequence[str] = (
         *DecoratedOperator.shallow_copy_attrs,
@@ -94,6 +94,8 @@ def powerbi_refresh(
     cancel_on_kill: bool = True,
     cancel_on_timeout: bool = True,
     refresh_log_conn_id: str | None = None,
+    profile_id: str | None = None,
+    preflight: bool = False,
     task_id: str | None = None,
     **task_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...

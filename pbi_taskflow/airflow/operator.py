@@ -64,9 +64,13 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     :param cancel_on_kill: cancel the refreshes this task started when the task is killed.
     :param cancel_on_timeout: cancel them when ``timeout`` or ``execution_timeout`` passes.
     :param refresh_log_conn_id: connection of the optional SQL refresh log.
+    :param profile_id: the service principal profile to act as (``X-PowerBI-Profile-Id``), overriding the
+        connection's ``profile_id`` extra (templated).
+    :param preflight: before starting any refresh, check each dataset's data sources, gateway bindings and gateway
+        status, and fail without starting anything when one cannot refresh (see :mod:`pbi_taskflow.engine.preflight`).
     """
 
-    template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id")
+    template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id", "profile_id")
     #: Run-time objects (HTTP client, kill flag) are shared, not deep-copied, when Airflow copies the task.
     shallow_copy_attrs: Sequence[str] = ("_client_obj", "_killed", "_run_state", "_context")
     ui_color = "#F2C811"
@@ -103,6 +107,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
         refresh_log_conn_id: str | None = None,
+        profile_id: str | None = None,
+        preflight: bool = False,
         **kwargs: Any,
     ) -> None:
         outlets = list(kwargs.pop("outlets", None) or [])
@@ -156,6 +162,14 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             appearance_grace=float(option("appearance_grace", str(APPEARANCE_GRACE))),
         )
         self.refresh_log_conn_id = refresh_log_conn_id
+        self.profile_id = _profile_arg(profile_id)
+        if not isinstance(preflight, bool):
+            msg = f"Invalid preflight {preflight!r}: expected True (check data sources and gateways first) or False."
+            raise ConfigurationError(msg)
+        self.preflight = preflight
+        #: the profile the client acts as when set: a resumed run's (else the task's ``profile_id``, else the
+        #: connection's)
+        self._acting_as: Any = _UNSET
         self._client_obj: Any = None
         self._run_state: RefreshRun | None = None
         self._killed: threading.Event | None = None
@@ -174,8 +188,34 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         if self._client_obj is None:
             from pbi_taskflow.airflow.hook import PowerBIHook
 
-            self._client_obj = PowerBIHook(self.conn_id).get_client()
+            acting_as = self.profile_id if self._acting_as is _UNSET else self._acting_as
+            override = {} if self._acting_as is _UNSET and acting_as is None else {"profile_id": _profile_arg(acting_as)}
+            self._client_obj = PowerBIHook(self.conn_id, **override).get_client()
         return self._client_obj
+
+    def _act_as_recorded(self, run: RefreshRun) -> None:
+        """Follow a recorded run's refreshes as the profile that started them, whatever the task acts as now."""
+        current = self._client().profile_id
+        if run.profile_id == current:
+            return
+        self.log.warning(
+            "The refreshes recorded by an earlier try were started as %s, but the task now acts as %s: following them "
+            "as the profile that started them.", run.profile_id or "the service principal itself",
+            current or "the service principal itself",
+        )
+        self._client_obj.close()
+        self._acting_as, self._client_obj = run.profile_id, None
+
+    def _preflight(self, client: Any, targets: list[Any]) -> None:
+        """Check the targets' data sources and gateways; raise before anything starts when one cannot refresh."""
+        from pbi_taskflow.engine.preflight import FAIL, OK, check_targets, require_ready
+
+        checks = check_targets(client, targets)
+        for check in checks:
+            for source in check.checks:
+                level = {OK: self.log.info, FAIL: self.log.error}.get(source.verdict, self.log.warning)
+                level("Pre-flight: %s: %s", check.name, source.line())
+        require_ready(checks)
 
     def _kill_event(self) -> threading.Event:
         if self._killed is None:
@@ -212,13 +252,15 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         run = ledger.load()
         cleared = run is not None and run.cleared_since(max_tries)
         if run is not None and run.resumable and not cleared:
+            self._act_as_recorded(run)
             self.log.info(
                 "Resuming the refreshes recorded by an earlier try: %d running, %d not started, %d finished.",
                 len(run.active) + len(run.blockers) + len(run.probes), len(run.pending), len(run.results),
             )
             run.restart_deadline(self.clock(), self.policy.timeout)
         else:
-            completed = run.reusable(max_tries) if run is not None else []
+            same_profile = run is not None and run.profile_id == self._client().profile_id
+            completed = run.reusable(max_tries) if run is not None and same_profile else []
             if run is not None and cleared and run.resumable:
                 self.log.info(
                     "The task was cleared while an earlier try was still refreshing: every selected dataset is "
@@ -246,11 +288,14 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         client = self._client()
         targets = merge_targets(client.resolve(r, self.workspace, self.options) for r in selected)
         now = self.clock()
-        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None, completed=list(completed))
+        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None, completed=list(completed),
+                         profile_id=client.profile_id)
         todo = run.skip_completed(targets)
         if len(todo) < len(targets):
             self.log.info("%d dataset(s) completed in an earlier try of this DAG run; refreshing only the other %d.",
                           len(targets) - len(todo), len(todo))
+        if self.preflight and todo:
+            self._preflight(client, todo)
         try:
             run.plan(client, todo, self.policy, now)
         finally:
@@ -397,7 +442,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
         if timed_out or verdict(results, self.policy.fail_policy):
             # the task fails: a retry in this DAG run refreshes only what did not complete
-            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context)), max_tries=self._max_tries(context)))
+            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context)), max_tries=self._max_tries(context),
+                                   profile_id=run.profile_id))
         else:
             ledger.clear()
         earlier = run.reused_results()
@@ -426,6 +472,16 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         from pbi_taskflow.airflow.lineage import openlineage_facets
 
         return openlineage_facets(self._last_results)
+
+
+def _profile_arg(value: Any) -> str | None:
+    """A ``profile_id`` argument checked before any HTTP call (a GUID or ``None``); a template is checked once
+    rendered."""
+    if value is None or (isinstance(value, str) and "{{" in value):
+        return value  # type: ignore[no-any-return]
+    from pbi_taskflow.client.settings import check_profile_id
+
+    return check_profile_id(value)
 
 
 __all__ = ["HANDLES_XCOM", "STATE_KEY", "PowerBIRefreshOperator", "RefreshTimeoutError"]

@@ -91,6 +91,12 @@ _CONN_FIELDS: dict[str, Any] = {
         "description": "Comma-separated workspace names or IDs this connection may refresh; empty allows all.",
         "schema": {"type": _OPTIONAL, "section": _ADVANCED},
     },
+    "profile_id": {
+        "label": "Service principal profile ID",
+        "description": "Multi-tenant apps: the profile to act as (sent as X-PowerBI-Profile-Id on every Power BI "
+                       "call); a task's profile_id overrides it; empty: the service principal itself.",
+        "schema": {"type": _OPTIONAL, "section": _ADVANCED},
+    },
     "timeout": {
         "label": "HTTP timeout (s)",
         "description": "Read timeout of each HTTP call to Power BI, in seconds; empty: the default.",

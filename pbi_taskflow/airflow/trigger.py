@@ -58,7 +58,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         """A client for the connection; its HTTP client is leased from the process-wide pool (``aclose`` ends it)."""
         conn = await _connection(self.conn_id)
         # Settings, imports and credential set-up happen off the event loop: they may read files and load modules.
-        return await asyncio.to_thread(_build_client, conn, self.conn_id)
+        return await asyncio.to_thread(_build_client, conn, self.conn_id, self.run_data)
 
     def _event(self, status: str, run: RefreshRun, error: PowerBIError | None = None) -> TriggerEvent:
         payload: dict[str, Any] = {"status": status, "run": run.to_dict()}
@@ -200,10 +200,12 @@ def _looked_up(pending: dict[str, asyncio.Task[Any]], conn_id: str, task: asynci
         task.exception()  # retrieved here too: every waiter may have been cancelled
 
 
-def _build_client(conn: Any, conn_id: str) -> Any:
+def _build_client(conn: Any, conn_id: str, run: Mapping[str, Any] | None = None) -> Any:
+    """The async client of the connection, acting as the profile the run's refreshes were started as."""
     from pbi_taskflow.airflow.connection import settings_from_connection
 
-    return settings_from_connection(conn).build_async_client(conn_id=conn_id)
+    acting_as = {"profile_id": run["profile_id"]} if run is not None and "profile_id" in run else {}
+    return settings_from_connection(conn).build_async_client(conn_id=conn_id, **acting_as)
 
 
 __all__ = ["PowerBIRefreshTrigger"]

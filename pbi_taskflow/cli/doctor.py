@@ -1,8 +1,10 @@
 """``pbi-taskflow doctor``: check a Power BI connection end to end, with an actionable message per problem.
 
 Checks, in order (later checks need the earlier ones): the connection's fields, a token (tenant and
-app), the workspaces the service principal can see, each workspace's capacity type, datasets and
-remaining refresh quota, and the drift between a workspace config file and Power BI, table names included
+app), the service principal profile it acts as (if any), the workspaces it can see, each workspace's capacity
+type, datasets and remaining refresh quota, each refreshable dataset's data sources, gateway bindings and gateway
+status (the pre-flight checks of a refresh task, see :mod:`pbi_taskflow.cli.doctor_sources`), and the drift
+between a workspace config file and Power BI, table names included
 where Power BI lists a model's tables (push datasets, and any dataset of the emulator seeded with tables).
 
 Every line's text starts in the same column, after ``[ok]``, ``[warn]``, ``[FAIL]`` or blanks (information).
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pbi_taskflow.cli.doctor_sources import check_profile, check_sources
 from pbi_taskflow.client.models import parse_timestamp
 from pbi_taskflow.errors import AuthenticationError, ConfigurationError, PermissionDeniedError, PowerBIError
 
@@ -187,6 +190,8 @@ def _check_workspace(report: DoctorReport, client: PowerBIClient, ws: Workspace)
                            "shared capacity",
                            "wait for the 24-hour window to roll, or move the workspace to a Premium/Fabric capacity"
                            if left == 0 else None)
+        if ds.is_refreshable:
+            check_sources(report, client, ws, ds)
     if ws.is_on_dedicated_capacity:
         report.add("info", f"{ws.name!r} is on dedicated capacity: no daily limit on API refreshes; enhanced refresh "
                    "(tables) available")
@@ -328,7 +333,8 @@ def run_doctor(
         return report
     cloud = settings.cloud_name
     report.add("ok", f"connection {conn_id!r}: auth method {settings.auth_method}, cloud {cloud}, "
-               f"tenant {settings.tenant_id or '-'}, client id {settings.client_id or '-'}")
+               f"tenant {settings.tenant_id or '-'}, client id {settings.client_id or '-'}"
+               f"{f', profile {settings.profile_id}' if settings.profile_id else ''}")
     try:
         client = client_factory(settings) if client_factory else settings.build_client()
         # Ask Entra for a new token: a token cached in this process proves nothing about the credential.
@@ -346,6 +352,9 @@ def run_doctor(
     app = claims.get("app_displayname") or claims.get("appid") or claims.get("azp") or settings.client_id
     report.add("ok", f"token: issued by tenant {claims.get('tid', settings.tenant_id)} to app {app} "
                f"(valid {minutes} more minutes)")
+    if not check_profile(report, client):
+        client.close()
+        return report
     try:
         workspaces = client.list_workspaces()
     except PermissionDeniedError as exc:

@@ -113,6 +113,8 @@ class RefreshRun(CarryOver):
     :param known: request ids each dataset's history held when the task planned, per dataset id.
     :param denied: consecutive 401/403 answers to status reads, per watched key.
     :param attempt: the task try driving the run now.
+    :param profile_id: the service principal profile its refreshes were started as (``None``: the service principal
+        itself). A retry follows them as that profile, and reuses completed refreshes only of the same profile.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -132,6 +134,7 @@ class RefreshRun(CarryOver):
     known: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     denied: dict[str, int] = dataclasses.field(default_factory=dict)
     attempt: int = 1
+    profile_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

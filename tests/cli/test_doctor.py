@@ -183,3 +183,54 @@ def test_plain_http_api_root_on_loopback_fails_at_once(pbi_connection, emulator,
     assert emulator.api_root in out
     assert "token:" not in out
     assert emulator.count("token") == 0
+
+
+def test_data_sources_and_gateways_are_checked_per_dataset(pbi_connection, emulator, capsys):
+    """Each refreshable dataset's data sources: healthy, no credentials, gateway offline, not bound, and a gateway
+    whose status the app may not read (a warning, not a problem)."""
+    emulator.add_workspace("Finance")
+    for name in ("Sales", "Stock", "Costs", "HR"):
+        emulator.add_dataset("Finance", name)
+    emulator.add_gateway("HQ")
+    emulator.add_gateway("Branch", online=False)
+    emulator.add_gateway("Locked", admins=["0b7c1e2a-1111-4222-8333-944455556666"])
+    emulator.add_datasource("Sales", server="sql01", database="sales", gateway="HQ", name="Sales DB")
+    emulator.add_datasource("Stock", server="sql02", database="stock", gateway="HQ", name="Stock DB", credentials=False)
+    emulator.add_datasource("Costs", server="sql03", database="costs", gateway="Branch", name="Costs DB")
+    emulator.add_datasource("HR", type="OData", connection_details={"url": "https://hr.example/odata"})
+    emulator.add_datasource("HR", server="sql04", gateway="Locked", name="HR DB")
+    assert main(["doctor", "--conn-id", pbi_connection]) == 1
+    out = capsys.readouterr().out
+    assert "[ok]   'Finance'/'Sales': data source 'Sales DB': reachable through gateway" in out
+    assert "[FAIL] 'Finance'/'Stock': data source 'Stock DB': no credentials on gateway" in out
+    assert "-> enter the data source's credentials" in out
+    assert "[FAIL] 'Finance'/'Costs': data source 'Costs DB': gateway" in out
+    assert "is offline (DM_GWPipeline_Client_GatewayUnreachable)" in out
+    assert "[FAIL] 'Finance'/'HR': data source 'OData https://hr.example/odata': not bound" in out
+    assert "[warn] 'Finance'/'HR': data source 'HR DB': bound to gateway" in out
+    assert "3 problem(s) found." in out
+    assert emulator.count("refresh_post") == 0
+
+
+def test_a_profile_is_checked_and_its_workspaces_listed(pbi_connection, emulator, monkeypatch, capsys):
+    """With profile_id the connection acts as that profile: doctor names it and sees only its workspaces; an id no
+    profile of the app has fails before the workspace checks."""
+    profile = emulator.add_profile("Contoso")["id"]
+    emulator.add_workspace("Contoso Finance", profile="Contoso")
+    emulator.add_workspace("Operations")
+    conn = emulator.airflow_conn()
+    conn["extra"]["profile_id"] = profile
+    monkeypatch.setenv("AIRFLOW_CONN_CONTOSO", json.dumps(conn))
+    assert main(["doctor", "--conn-id", "contoso"]) == 0
+    out = capsys.readouterr().out
+    assert f"profile {profile}" in out
+    assert f"acting as service principal profile {profile} ('Contoso')" in out
+    assert "workspace 'Contoso Finance'" in out
+    assert "Operations" not in out
+    assert all(r.profile_id is None for r in emulator.requests if r.endpoint in ("token", "profile"))
+    conn["extra"]["profile_id"] = "6d0f1a5e-0000-4000-8000-000000000000"
+    monkeypatch.setenv("AIRFLOW_CONN_CONTOSO", json.dumps(conn))
+    assert main(["doctor", "--conn-id", "contoso"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] profile 6d0f1a5e-0000-4000-8000-000000000000: no service principal profile of this app" in out
+    assert "workspaces visible" not in out

@@ -51,6 +51,7 @@ def test_connection_form_covers_every_documented_field() -> None:
         "scope",
         "ca_bundle",
         "allowed_workspaces",
+        "profile_id",
     ):
         assert name in fields, name
     assert fields["private_key"]["schema"]["format"] == "password"

@@ -36,6 +36,11 @@ DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 _UNSET: Any = object()
 
 
+#: Seconds after a deferral before the trigger may fire (``[pbi_taskflow] trigger_settle``): Airflow fails a
+#: try whose trigger fires before the scheduler has handled the deferring worker's exit (docs/deploy.md).
+TRIGGER_SETTLE = 10.0
+
+
 class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     """Refresh Power BI semantic models and wait for them.
 
@@ -371,7 +376,11 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     def _defer(self, run: RefreshRun) -> None:
         from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
 
-        trigger = PowerBIRefreshTrigger(conn_id=self.conn_id, run=run.to_dict(), policy=self.policy.to_dict())
+        settle = float(option("trigger_settle", str(TRIGGER_SETTLE)))
+        trigger = PowerBIRefreshTrigger(
+            conn_id=self.conn_id, run=run.to_dict(), policy=self.policy.to_dict(),
+            not_before=time.time() + settle if settle > 0 else None,
+        )
         timeout = None
         if run.deadline is not None:
             timeout = dt.timedelta(seconds=max(0.0, run.deadline - self.clock()) + 3600)

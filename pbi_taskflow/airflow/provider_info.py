@@ -213,6 +213,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "300",
                         "default": "180",
                     },
+                    "trigger_settle": {
+                        "description": (
+                            "Seconds after a task defers before its trigger reports the refreshes' outcome. Airflow "
+                            "fails a try whose trigger fires before the scheduler has handled the deferring worker's "
+                            "exit (\"finished with state success, but the task instance's state attribute is "
+                            "queued\"); refreshes that end sooner are reported once this has passed. 0 turns it off."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "20",
+                        "default": "10",
+                    },
                     "triggerer_gc_freeze": {
                         "description": (
                             "When the first Power BI trigger of a triggerer process starts, keep the objects alive "

@@ -41,18 +41,27 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
     :param conn_id: the Airflow connection of type ``pbi_taskflow``.
     :param run: :meth:`RefreshRun.to_dict` of the task's refreshes.
     :param policy: :meth:`RefreshPolicy.to_dict` of the task's policy.
+    :param not_before: the earliest time (epoch seconds) to fire the event; refreshes that end sooner are
+        reported then. It keeps a trigger from firing inside Airflow's race window after the deferral (see
+        ``[pbi_taskflow] trigger_settle`` and docs/deploy.md, "Airflow's race on fast triggers").
     """
 
-    def __init__(self, conn_id: str, run: Mapping[str, Any], policy: Mapping[str, Any]) -> None:
+    def __init__(
+        self, conn_id: str, run: Mapping[str, Any], policy: Mapping[str, Any], not_before: float | None = None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.conn_id = conn_id
         self.run_data = dict(run)
         self.policy_data = dict(policy)
+        self.not_before = None if not_before is None else float(not_before)
         RefreshPolicy.from_dict(self.policy_data)  # fail early on a bad payload
         self._run: RefreshRun | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return CLASSPATH, {"conn_id": self.conn_id, "run": self.run_data, "policy": self.policy_data}
+        kwargs: dict[str, Any] = {"conn_id": self.conn_id, "run": self.run_data, "policy": self.policy_data}
+        if self.not_before is not None:
+            kwargs["not_before"] = self.not_before
+        return CLASSPATH, kwargs
 
     async def _client(self) -> Any:
         """A client for the connection; its HTTP client is leased from the process-wide pool (``aclose`` ends it)."""
@@ -91,7 +100,20 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         finally:
             if client is not None:
                 await client.aclose()
+        await self._settle()
         yield event
+
+    async def _settle(self) -> None:
+        """Hold a quick event until ``not_before``: the scheduler must first see the deferring try's exit."""
+        if self.not_before is None:
+            return
+        remaining = self.not_before - time.time()
+        if remaining > 0:
+            self.log.info(
+                "The refreshes' outcome is known soon after the deferral; reporting it in %.1f s, once Airflow has "
+                "settled the deferral ([pbi_taskflow] trigger_settle).", remaining,
+            )
+            await asyncio.sleep(remaining)
 
     async def _watch(self, client: Any, run: RefreshRun, policy: RefreshPolicy) -> TriggerEvent:
         client.appearance_grace = policy.appearance_grace

@@ -65,6 +65,8 @@ def configure_airflow_env(home: str | os.PathLike[str] | None = None, *, keep: b
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(path / "dags")
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ.setdefault("AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY", "1")
+    # dag.test() runs a trigger in the task's own process, where Airflow's fast-trigger race cannot happen
+    os.environ.setdefault("AIRFLOW__PBI_TASKFLOW__TRIGGER_SETTLE", "0")
     os.environ.setdefault("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
     os.environ.setdefault("AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS", "False")
     return path

@@ -89,6 +89,28 @@ def test_trigger_yields_one_event_carrying_the_results(sales: Any) -> None:
     assert (result["dataset_name"], result["status"], result["kind"]) == ("Revenue", "Completed", "enhanced")
 
 
+def test_trigger_holds_a_quick_outcome_until_not_before(sales: Any) -> None:
+    """Refreshes that end right after the deferral are reported no sooner than ``not_before``, and correctly."""
+    import time
+
+    from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+
+    run, policy = _run_with_one_refresh(sales, 0.2, enhanced=False)
+    not_before = time.time() + 2.5
+    trigger = PowerBIRefreshTrigger(
+        conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict(), not_before=not_before
+    )
+
+    async def collect() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    [event] = asyncio.run(collect())
+    assert time.time() >= not_before
+    assert event.payload["status"] == "done"
+    assert [r["status"] for r in event.payload["run"]["results"]] == ["Completed"]
+    assert trigger.serialize()[1]["not_before"] == not_before
+
+
 def test_trigger_on_kill_cancels_started_enhanced_refreshes(sales: Any) -> None:
     """Killing the deferred task cancels the enhanced refresh it started."""
     from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger

@@ -1,8 +1,10 @@
-"""The ``[pbi_taskflow]`` section of Airflow's configuration, and durations given as seconds or timedeltas."""
+"""The ``[pbi_taskflow]`` section of Airflow's configuration."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from pbi_taskflow.errors import ConfigurationError
 
 
 def airflow_conf() -> Any:
@@ -19,9 +21,22 @@ def option(key: str, fallback: str) -> str:
     return str(airflow_conf().get("pbi_taskflow", key, fallback=fallback))
 
 
-def or_default(value: float | None, default: str) -> float:
-    """``value``, or the configured ``default`` (a string from the configuration) when it is None."""
-    return float(default) if value is None else value
+def number_option(key: str, fallback: str, *, integer: bool = False) -> float:
+    """``[pbi_taskflow] <key>`` as a number of seconds (or a whole number with ``integer``), or ``fallback``.
+
+    :raises ConfigurationError: when the configured value is not such a number, naming the option and where to fix it.
+    """
+    text = option(key, fallback)
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or (integer and not value.is_integer()):
+        kind = "a whole number" if integer else "a number"
+        msg = (f"Invalid [pbi_taskflow] {key} {text!r}: expected {kind}. Fix it in airflow.cfg or in the "
+               f"AIRFLOW__PBI_TASKFLOW__{key.upper()} environment variable.")
+        raise ConfigurationError(msg)
+    return value
 
 
-__all__ = ["airflow_conf", "option", "or_default"]
+__all__ = ["airflow_conf", "number_option", "option"]

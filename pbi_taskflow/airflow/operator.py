@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import AssetAlias, BaseOperator
 
-from pbi_taskflow.airflow.config import airflow_conf, option, or_default
+from pbi_taskflow.airflow.config import airflow_conf, number_option, option
 from pbi_taskflow.airflow.failfast import failing_fast
 from pbi_taskflow.airflow.lineage import ALIAS_NAME
 from pbi_taskflow.airflow.links import PowerBIDatasetLink, PowerBIWorkspaceLink
@@ -149,22 +149,22 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
 
             self.options = RefreshOptions(**option_values)
         wait_timeout = DEFAULT_TIMEOUT if timeout is _UNSET else timeout
-        poll_min = or_default(to_seconds(poll_interval, "poll_interval"), option("poll_min_interval", "1"))
+        poll_min = to_seconds(poll_interval, "poll_interval") or number_option("poll_min_interval", "1")
         poll_max = to_seconds(max_poll_interval, "max_poll_interval")
         if poll_max is None:  # the configured default never undercuts an explicit poll_interval
-            poll_max = max(poll_min, float(option("poll_max_interval", "600")))
+            poll_max = max(poll_min, number_option("poll_max_interval", "600"))
         self.policy = RefreshPolicy(
             if_running=if_running,
             min_interval=to_seconds(min_interval, "min_interval"),
             on_empty=on_empty,
             fail_policy=fail_policy,
-            max_concurrency=max_concurrency if max_concurrency is not None else int(option("max_concurrency", "8")),
+            max_concurrency=max_concurrency if max_concurrency is not None else int(number_option("max_concurrency", "8", integer=True)),
             poll_min=poll_min,
             poll_max=poll_max,
             timeout=to_seconds(wait_timeout, "timeout"),
             cancel_on_kill=cancel_on_kill,
             cancel_on_timeout=cancel_on_timeout,
-            appearance_grace=float(option("appearance_grace", str(APPEARANCE_GRACE))),
+            appearance_grace=number_option("appearance_grace", str(APPEARANCE_GRACE)),
         )
         self.refresh_log_conn_id = refresh_log_conn_id
         self.profile_id = _profile_arg(profile_id)
@@ -376,7 +376,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     def _defer(self, run: RefreshRun) -> None:
         from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
 
-        settle = float(option("trigger_settle", str(TRIGGER_SETTLE)))
+        settle = number_option("trigger_settle", str(TRIGGER_SETTLE))
         trigger = PowerBIRefreshTrigger(
             conn_id=self.conn_id, run=run.to_dict(), policy=self.policy.to_dict(),
             not_before=time.time() + settle if settle > 0 else None,

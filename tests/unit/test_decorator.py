@@ -81,6 +81,21 @@ def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], fragment: str)
         _build(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [("poll_max_interval", "ten", "a number"), ("appearance_grace", "3m", "a number"),
+     ("max_concurrency", "2.5", "a whole number")],
+)
+def test_a_bad_config_option_fails_at_parse_time_naming_it(
+    monkeypatch: pytest.MonkeyPatch, key: str, value: str, expected: str
+) -> None:
+    """A [pbi_taskflow] option that is not a number fails with its name, what was expected and where to fix it."""
+    monkeypatch.setenv(f"AIRFLOW__PBI_TASKFLOW__{key.upper()}", value)
+    with pytest.raises(ConfigurationError, match=rf"Invalid \[pbi_taskflow\] {key} '{value}': expected {expected}\. "
+                       rf"Fix it in airflow.cfg or in the AIRFLOW__PBI_TASKFLOW__{key.upper()} environment variable"):
+        _build()
+
+
 def test_options_are_typed_and_task_arguments_pass_through() -> None:
     """Refresh options become RefreshOptions; normal task arguments reach BaseOperator."""
     op = _build(

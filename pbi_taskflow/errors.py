@@ -238,6 +238,30 @@ class RefreshOutcomeUnknownError(PowerBIError):
     """
 
 
+# --- lineage ----------------------------------------------------------------------------------
+
+
+class LineageError(ConfigurationError):
+    """The lineage of a lineage-ordered refresh (``upstream="order"`` or ``"refresh"``) could not be read.
+
+    An upstream dataflow lives in a workspace the connection may not use, or Power BI refused (401/403) or did not
+    find (404) a lineage read. The message names the item, its workspace and the fix: allow the workspace (or grant
+    the service principal access to it), or use ``upstream="order"``/``"ignore"``. No refresh was started.
+    """
+
+
+class LineageCycleError(ConfigurationError):
+    """The lineage of a lineage-ordered refresh holds a cycle, so no order exists; no refresh was started.
+
+    :param cycle: the items of the cycle in data-flow order (each feeds the next), the first repeated at the end,
+        as ``dataflow 'A' (Finance)``.
+    """
+
+    def __init__(self, message: str, *, cycle: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.cycle = cycle or []
+
+
 __all__ = [
     "AmbiguousNameError",
     "AmbiguousRefreshRequestError",
@@ -248,6 +272,8 @@ __all__ = [
     "FederatedCredentialError",
     "InvalidRequestError",
     "InvalidSecretError",
+    "LineageCycleError",
+    "LineageError",
     "NameResolutionError",
     "NotFoundError",
     "PermissionDeniedError",

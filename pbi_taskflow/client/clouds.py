@@ -28,6 +28,10 @@ class Cloud:
         """Link to a dataset's page in the Power BI portal."""
         return f"{self.portal_url.rstrip('/')}/groups/{workspace_id}/datasets/{dataset_id}/details"
 
+    def dataflow_url(self, workspace_id: str, dataflow_id: str) -> str:
+        """Link to a dataflow's page in the Power BI portal."""
+        return f"{self.portal_url.rstrip('/')}/groups/{workspace_id}/dataflows/{dataflow_id}"
+
 
 def _preset(name: str, login: str, api: str, analysis: str, portal: str) -> Cloud:
     return Cloud(

@@ -81,6 +81,16 @@ _OPTION_FIELDS = (
 )
 
 
+def _check_names(noun: str, name: Any, workspace: Any) -> None:
+    """Reject an empty or non-string item name or workspace, naming what was expected."""
+    if not isinstance(name, str) or not name.strip():
+        msg = f"Invalid {noun} {name!r}: expected a {noun} name or id (a non-empty string)."
+        raise ConfigurationError(msg)
+    if workspace is not None and (not isinstance(workspace, str) or not workspace.strip()):
+        msg = f"Invalid workspace {workspace!r} for {noun} {name!r}: expected a workspace name or id."
+        raise ConfigurationError(msg)
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class Refresh:
     """What a task asks to refresh: one dataset (by name or id), whole or chosen tables/partitions.
@@ -107,12 +117,7 @@ class Refresh:
         options: RefreshOptions | None = None,
         **option_kwargs: Any,
     ) -> None:
-        if not isinstance(dataset, str) or not dataset.strip():
-            msg = f"Invalid dataset {dataset!r}: expected a dataset name or id (a non-empty string)."
-            raise ConfigurationError(msg)
-        if workspace is not None and (not isinstance(workspace, str) or not workspace.strip()):
-            msg = f"Invalid workspace {workspace!r} for dataset {dataset!r}: expected a workspace name or id."
-            raise ConfigurationError(msg)
+        _check_names("dataset", dataset, workspace)
         unknown = set(option_kwargs) - set(_OPTION_FIELDS)
         if unknown:
             msg = f"Refresh() got unknown option(s) {sorted(unknown)}; accepted: tables, partitions, {', '.join(_OPTION_FIELDS)}."
@@ -140,9 +145,53 @@ class Refresh:
         return ((self.workspace or "").casefold() or None, self.dataset.casefold())
 
 
+#: what a :class:`Target` refreshes: a semantic model (dataset) or a dataflow
+ITEMS = ("dataset", "dataflow")
+#: ``notifyOption`` values of a dataflow refresh (Power BI does not support ``MailOnCompletion`` for dataflows)
+DATAFLOW_NOTIFY_OPTIONS = ("NoNotification", "MailOnFailure")
+
+
+@dataclasses.dataclass(frozen=True, init=False)
+class Dataflow:
+    """What a task asks to refresh: one Power BI dataflow, by name or id, in the same return value as datasets.
+
+    :param dataflow: dataflow name or id.
+    :param workspace: workspace name or id; defaults to the task's ``workspace``.
+    :param notify_option: ``NoNotification`` (default) or ``MailOnFailure`` (mail the dataflow's owner when the
+        refresh fails).
+    """
+
+    dataflow: str
+    workspace: str | None
+    options: RefreshOptions
+
+    def __init__(self, dataflow: str, workspace: str | None = None, *, notify_option: str = "NoNotification") -> None:
+        _check_names("dataflow", dataflow, workspace)
+        notify = getattr(notify_option, "value", notify_option)
+        if notify not in DATAFLOW_NOTIFY_OPTIONS:
+            msg = (f"Invalid notify_option {notify_option!r} for dataflow {dataflow!r}: expected "
+                   f"{' or '.join(DATAFLOW_NOTIFY_OPTIONS)} (Power BI does not support MailOnCompletion for dataflows).")
+            raise ConfigurationError(msg)
+        object.__setattr__(self, "dataflow", dataflow.strip())
+        object.__setattr__(self, "workspace", workspace.strip() if workspace else None)
+        object.__setattr__(self, "options", RefreshOptions(notify_option=notify))
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        """Identity for merging duplicates: (workspace, ``dataflow:`` name) case-folded (never a dataset's)."""
+        return ((self.workspace or "").casefold() or None, "dataflow:" + self.dataflow.casefold())
+
+    @property
+    def notify_option(self) -> str:
+        return str(getattr(self.options.notify_option, "value", self.options.notify_option))
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """A :class:`Refresh` resolved to ids."""
+    """A :class:`Refresh` or :class:`Dataflow` resolved to ids.
+
+    For a dataflow (``item="dataflow"``) ``dataset_id`` and ``dataset_name`` hold the dataflow's id and name.
+    """
 
     workspace_id: str
     workspace_name: str
@@ -152,6 +201,17 @@ class Target:
     on_dedicated_capacity: bool | None = None
     #: the service principal profile the dataset was resolved as (``None``: the service principal itself)
     profile_id: str | None = None
+    #: ``dataset`` or ``dataflow`` (see :data:`ITEMS`)
+    item: str = "dataset"
+
+    @property
+    def is_dataflow(self) -> bool:
+        return self.item == "dataflow"
+
+    @property
+    def noun(self) -> str:
+        """``dataset`` or ``dataflow``, for messages."""
+        return "dataflow" if self.is_dataflow else "dataset"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +220,8 @@ class Handle:
 
     :param refresh_id: the id to poll: ``x-ms-request-id``/``Location`` for enhanced refreshes, the
         ``RequestId`` (matched to history ``requestId``) for standard ones.
-    :param kind: ``enhanced`` or ``standard``.
+    :param kind: ``enhanced`` or ``standard``; ``dataflow`` for a dataflow's refresh (a transaction: ``refresh_id``
+        is its id, ``dataset_id``/``dataset_name`` the dataflow's).
     :param requested_at: ISO-8601 UTC time the POST was sent.
     :param attached: True when pbi_taskflow attached to a refresh it did not start (``if_running='attach'``), or
         follows one it cannot be sure it started; such a refresh is never cancelled.
@@ -182,6 +243,16 @@ class Handle:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def noun(self) -> str:
+        """``dataset`` or ``dataflow``, for messages."""
+        return "dataflow" if self.kind == "dataflow" else "dataset"
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether Power BI can cancel it through the API: enhanced refreshes and dataflow transactions can."""
+        return self.kind in ("enhanced", "dataflow")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Handle:
@@ -205,7 +276,12 @@ class RefreshState:
 
 @dataclasses.dataclass(frozen=True)
 class RefreshResult:
-    """The outcome for one dataset: the one record every sink (XCom, logs, alerts, refresh log) reads."""
+    """The outcome for one dataset or dataflow: the one record every sink (XCom, logs, alerts, refresh log) reads.
+
+    A dataflow's result has ``kind="dataflow"``, its id and name in ``dataset_id`` and ``dataset_name``.
+    ``depth`` is the item's depth in the lineage graph of a lineage-ordered refresh (0: reads nothing refreshed by
+    the task), else ``None``.
+    """
 
     workspace_id: str
     workspace_name: str
@@ -224,10 +300,16 @@ class RefreshResult:
     web_url: str | None = None
     reason: str | None = None
     throttle_count: int = 0
+    depth: int | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.status.is_success
+
+    @property
+    def noun(self) -> str:
+        """``dataset`` or ``dataflow``, for messages."""
+        return "dataflow" if self.kind == "dataflow" else "dataset"
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -305,8 +387,8 @@ class HistoryEntry:
 
 
 @dataclasses.dataclass(frozen=True)
-class Dataflow:
-    """A Power BI dataflow (REST: ``objectId``)."""
+class DataflowInfo:
+    """A Power BI dataflow as Power BI lists it (REST: ``objectId``); :class:`Dataflow` selects one to refresh."""
 
     id: str
     name: str
@@ -376,7 +458,10 @@ class Datasource:
 
 __all__ = [
     "CommitMode",
+    "DATAFLOW_NOTIFY_OPTIONS",
+    "ITEMS",
     "Dataflow",
+    "DataflowInfo",
     "DataflowTransaction",
     "Dataset",
     "Datasource",

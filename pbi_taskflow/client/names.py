@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pbi_taskflow.client.api import is_guid
-from pbi_taskflow.client.models import Dataflow, Dataset, Workspace
+from pbi_taskflow.client.models import DataflowInfo, Dataset, Workspace
 from pbi_taskflow.errors import AmbiguousNameError, ConfigurationError, UnknownNameError, WorkspaceNotAllowedError
 
-T = TypeVar("T", Workspace, Dataset, Dataflow)
+T = TypeVar("T", Workspace, Dataset, DataflowInfo)
 
 
 def pick(items: Sequence[T], wanted: str, *, kind: str, container: str | None = None) -> T:

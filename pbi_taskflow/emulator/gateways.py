@@ -11,6 +11,9 @@ not bound at all (no ``gatewayId``). A bound one has credentials or not, and its
 - 404 ``PowerBIEntityNotFound``: no such gateway, or no such data source on it.
 
 ``Default.GetBoundGatewayDatasources`` lists the bound gateway data sources (name, type, credential type).
+A composite model reads other semantic models (``link_model``, scenario key ``upstream_datasets``): each is an
+``AnalysisServices`` data source on ``powerbi://api.powerbi.com/v1.0/myorg/<workspace name>`` whose database is the
+model's name, bound to no gateway.
 A refresh is not affected by any of this in the emulator: seed the refresh outcome as usual.
 """
 
@@ -48,6 +51,9 @@ GATEWAY_ENDPOINTS = GATEWAY_DATASET_ENDPOINTS | {"gateway_datasource_status"}
 GATEWAY_UNREACHABLE = "DM_GWPipeline_Client_GatewayUnreachable"
 NO_CREDENTIALS = "DMTS_DatasourceHasNoCredentialError"
 CREDENTIAL_TYPES = ("Basic", "Windows", "Anonymous", "OAuth2", "Key", "SAS")
+#: the data source of a composite model reading a semantic model: its type and the server's workspace-less prefix
+MODEL_SOURCE_TYPE = "AnalysisServices"
+MODEL_SERVER = "powerbi://api.powerbi.com/v1.0/myorg"
 
 
 @dataclasses.dataclass
@@ -198,6 +204,31 @@ class GatewaySeeding:
             ds.datasources.append(source)
             return source.to_dict()
 
+    def link_model(self, dataset: str, upstream_datasets: Iterable[str]) -> list[dict[str, Any]]:
+        """Make ``dataset`` a composite model reading the ``upstream_datasets`` (ids, or names unique across
+        workspaces): each becomes an ``AnalysisServices`` data source of it, ``connectionDetails`` ``{"server":
+        "powerbi://api.powerbi.com/v1.0/myorg/<workspace name>", "database": "<model name>"}``, bound to no gateway
+        (a cloud source), as Power BI lists a composite model's link to a semantic model. Linking twice changes
+        nothing; returns the data sources added."""
+        if isinstance(upstream_datasets, str):
+            upstream_datasets = [upstream_datasets]
+        added = []
+        with self.state.lock:
+            reader = self.state.dataset(dataset)
+            for ref in upstream_datasets:
+                details = self._model_details(reader, self.state.dataset(ref))
+                if all(s.connection_details != details for s in reader.datasources):
+                    added.append(self.add_datasource(reader.id, type=MODEL_SOURCE_TYPE, on_premises=False,
+                                                     connection_details=details))
+        return added
+
+    def _model_details(self, reader: DatasetState, upstream: DatasetState) -> dict[str, str]:
+        if upstream.id == reader.id:
+            msg = f"Dataset {reader.name!r} cannot read itself."
+            raise ValueError(msg)
+        workspace = self.state.workspace(upstream.workspace_id)
+        return {"server": f"{MODEL_SERVER}/{workspace.name}", "database": upstream.name}
+
     def set_datasource(self, dataset: str, datasource: str, *, credentials: bool | None = None,
                        gateway: str | None = None, unbind: bool = False) -> None:
         """Change a data source (id or name) of a dataset: give or remove its credentials, bind it to ``gateway``,
@@ -234,4 +265,20 @@ def apply_datasources(emu: GatewaySeeding, dataset_id: str, datasources: Iterabl
         emu.add_datasource(dataset_id, **check_keys(raw, _DATASOURCE_KEYS, f"{where}.datasources[{index}]"))
 
 
-__all__ = ["DatasourceState", "GatewaySeeding", "GatewayState", "apply_datasources", "apply_gateways"]
+def apply_models(emu: GatewaySeeding, workspaces: Iterable[Any]) -> None:
+    """Seed the ``upstream_datasets`` of scenario datasets (composite models), once every dataset exists."""
+    for w_index, ws in enumerate(workspaces):
+        for d_index, ds in enumerate(ws.get("datasets") or ()):
+            upstream = ds.get("upstream_datasets")
+            if upstream is None:
+                continue
+            if isinstance(upstream, str) or not isinstance(upstream, Iterable):
+                msg = (f"Scenario workspaces[{w_index}].datasets[{d_index}].upstream_datasets must be a list of "
+                       f"dataset names or ids, got {upstream!r}.")
+                raise TypeError(msg)
+            datasets = list(emu.state.workspace(ws.get("id") or ws["name"]).datasets.values())
+            emu.link_model(lookup(datasets, ds.get("id") or ds["name"], "dataset").id, upstream)
+
+
+__all__ = ["MODEL_SERVER", "MODEL_SOURCE_TYPE", "DatasourceState", "GatewaySeeding", "GatewayState", "apply_datasources",
+           "apply_gateways", "apply_models"]

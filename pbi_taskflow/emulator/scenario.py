@@ -32,6 +32,7 @@ Shape (every key optional)::
             history:
               - {status: Completed, ago: 3600, duration: 60, refresh_type: Scheduled}
             upstream_dataflows: [Sales ETL]  # dataflows it reads (names unique across workspaces, or ids)
+            upstream_datasets: [Sales Core] # composite model: the datasets it reads (names unique across workspaces, or ids)
             datasources:                    # bound to a gateway (name or id) or not (no gateway)
               - {type: Sql, server: sql01, database: sales, gateway: Head office, credentials: true}
         dataflows:
@@ -54,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pbi_taskflow.emulator.dataflows import apply_dataflows
-from pbi_taskflow.emulator.gateways import apply_datasources, apply_gateways
+from pbi_taskflow.emulator.gateways import apply_datasources, apply_gateways, apply_models
 from pbi_taskflow.emulator.profiles import apply_profiles
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ _TOP = {"time_scale", "token_lifetime", "apps", "workspaces", "profiles", "gatew
 _APP = {"client_id", "secret", "secret_expired", "certificate_pem", "certificate_path", "federated", "tenant_id"}
 _WORKSPACE = {"name", "id", "dedicated", "members", "datasets", "dataflows", "profile"}
 _DATASET = {"name", "id", "refreshable", "duration", "outcome", "error_code", "error_message", "history",
-            "history_lag", "details_lag", "tables", "upstream_dataflows", "datasources"}
+            "history_lag", "details_lag", "tables", "upstream_dataflows", "upstream_datasets", "datasources"}
 _HISTORY = {"status", "duration", "refresh_type", "ago", "error_code", "error_message"}
 
 
@@ -138,6 +139,7 @@ def apply_scenario(emu: Emulator, source: Mapping[str, Any] | str | os.PathLike[
             ds = dict(_check(raw_ds, _DATASET, where, ("name",)))
             history = ds.pop("history", None) or ()
             ds.pop("upstream_dataflows", None)  # linked once every dataflow exists
+            ds.pop("upstream_datasets", None)  # linked once every dataset exists
             sources = ds.pop("datasources", None) or ()
             dataset = emu.add_dataset(created["id"], ds.pop("name"), **ds)
             apply_datasources(emu, dataset["id"], sources, where)
@@ -145,3 +147,4 @@ def apply_scenario(emu: Emulator, source: Mapping[str, Any] | str | os.PathLike[
                 entry = _check(raw_h, _HISTORY, f"{where}.history[{h_index}]")
                 emu.add_history(dataset["id"], **entry)
     apply_dataflows(emu, scenario.get("workspaces") or ())
+    apply_models(emu, scenario.get("workspaces") or ())

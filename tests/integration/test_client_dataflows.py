@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pbi_taskflow.client.models import Dataflow, RefreshStatus, UpstreamDataflow
+from pbi_taskflow.client.models import DataflowInfo, RefreshStatus, UpstreamDataflow
 from pbi_taskflow.client.retry import RetryPolicy
 from pbi_taskflow.client.settings import ConnectionSettings
 from pbi_taskflow.errors import (
@@ -47,7 +47,7 @@ def _client(settings: ConnectionSettings, **kw: Any) -> Any:
     return client
 
 
-def _wait_until_ended(client: Any, dataflow: Dataflow, limit: float = 20.0) -> list[Any]:
+def _wait_until_ended(client: Any, dataflow: DataflowInfo, limit: float = 20.0) -> list[Any]:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         transactions = client.dataflow_transactions(dataflow)
@@ -64,7 +64,7 @@ def test_names_resolve_to_dataflows_with_the_dataset_messages(chain: Any) -> Non
     etl = emu.dataflow("Sales ETL")
     with _client(settings) as client:
         assert [d.name for d in client.list_dataflows("Landing")] == ["Raw Ingest"]
-        assert client.get_dataflow("Finance", etl.id) == Dataflow(etl.id, "Sales ETL", etl.workspace_id, None,
+        assert client.get_dataflow("Finance", etl.id) == DataflowInfo(etl.id, "Sales ETL", etl.workspace_id, None,
                                                                   "owner@contoso.com")
         with pytest.raises(AmbiguousNameError, match="dataflow name 'SALES ETL' in workspace 'Finance' is ambiguous"):
             client.get_dataflow("Finance", "SALES ETL")
@@ -155,7 +155,7 @@ def test_allow_list_bad_options_and_unknown_ids(chain: Any) -> None:
         raw = client.resolve_dataflow("Raw Ingest", "Landing")
         with pytest.raises(ConfigurationError, match="MailOnCompletion"):
             client.trigger_dataflow_refresh(raw, notify_option="MailOnCompletion")
-        ghost = Dataflow("00000000-0000-0000-0000-000000000000", "Ghost", raw.workspace_id)
+        ghost = DataflowInfo("00000000-0000-0000-0000-000000000000", "Ghost", raw.workspace_id)
         with pytest.raises(NotFoundError, match="dataflow 'Ghost'"):
             client.dataflow_transactions(ghost)
     assert emu.count("dataflow_refresh") == 0

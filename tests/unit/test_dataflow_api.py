@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pbi_taskflow.client import api
-from pbi_taskflow.client.models import Dataflow, DataflowTransaction, RefreshStatus, UpstreamDataflow
+from pbi_taskflow.client.models import DataflowInfo, DataflowTransaction, RefreshStatus, UpstreamDataflow
 from pbi_taskflow.client.names import pick
 from pbi_taskflow.errors import AmbiguousNameError, NotFoundError, RefreshAlreadyRunningError, UnknownNameError
 
@@ -39,7 +39,7 @@ def test_dataflows_and_transactions_parse_microsofts_examples() -> None:
         {"objectId": DF, "name": "AdventureWorks", "description": "Our Adventure Works",
          "modelUrl": "https://MyDataflowStorageAccount.dfs.core.windows.net/powerbi/contoso/AdventureWorks/model.json"},
         {"name": "no id"}]}, WS)
-    assert dataflows == [Dataflow(DF, "AdventureWorks", WS, "Our Adventure Works", None)]
+    assert dataflows == [DataflowInfo(DF, "AdventureWorks", WS, "Our Adventure Works", None)]
     transactions = api.parse_transactions({"value": [
         {"id": TX, "refreshType": "OnDemand", "startTime": "2020-08-27T16:07:47.248Z",
          "endTime": "2020-08-27T16:09:00.000Z", "status": "Success"},
@@ -98,7 +98,7 @@ def test_errors_name_the_dataflow() -> None:
 
 
 def test_pick_speaks_of_dataflows() -> None:
-    items = [Dataflow(DF, "Sales ETL", WS), Dataflow("66666666-6666-6666-6666-666666666666", "sales etl", WS)]
+    items = [DataflowInfo(DF, "Sales ETL", WS), DataflowInfo("66666666-6666-6666-6666-666666666666", "sales etl", WS)]
     assert pick(items, DF, kind="dataflow", container="Finance") is items[0]
     with pytest.raises(AmbiguousNameError, match="The dataflow name 'Sales ETL' in workspace 'Finance'") as ambiguous:
         pick(items, "Sales ETL", kind="dataflow", container="Finance")

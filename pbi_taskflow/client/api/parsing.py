@@ -10,7 +10,7 @@ from typing import Any
 from pbi_taskflow.client.api.calls import header
 from pbi_taskflow.client.clouds import Cloud
 from pbi_taskflow.client.models import (
-    Dataflow,
+    DataflowInfo,
     DataflowTransaction,
     Dataset,
     Datasource,
@@ -84,9 +84,9 @@ def parse_datasets(body: Any, workspace_id: str) -> list[Dataset]:
     return [parse_dataset(v, workspace_id) for v in _values(body) if v.get("id")]
 
 
-def parse_dataflows(body: Any, workspace_id: str) -> list[Dataflow]:
+def parse_dataflows(body: Any, workspace_id: str) -> list[DataflowInfo]:
     """Dataflows from a ``GET …/dataflows`` answer (``objectId`` is the id)."""
-    return [Dataflow(id=str(v["objectId"]), name=str(v.get("name") or ""), workspace_id=workspace_id,
+    return [DataflowInfo(id=str(v["objectId"]), name=str(v.get("name") or ""), workspace_id=workspace_id,
                      description=v.get("description") or None, configured_by=v.get("configuredBy"))
             for v in _values(body) if v.get("objectId")]
 
@@ -292,6 +292,14 @@ def details_match(options: RefreshOptions, body: Any) -> bool:
     return True
 
 
+def _portal_url(handle: Handle, cloud: Cloud | None) -> str | None:
+    if cloud is None:
+        return None
+    if handle.kind == "dataflow":
+        return cloud.dataflow_url(handle.workspace_id, handle.dataset_id)
+    return cloud.dataset_url(handle.workspace_id, handle.dataset_id)
+
+
 def result_from(handle: Handle, state: RefreshState, cloud: Cloud | None = None, **extra: Any) -> RefreshResult:
     """The :class:`RefreshResult` of ``handle`` in ``state`` (``extra`` sets ``reason``/``throttle_count``)."""
     start, end = parse_timestamp(state.start), parse_timestamp(state.end)
@@ -313,6 +321,6 @@ def result_from(handle: Handle, state: RefreshState, cloud: Cloud | None = None,
         error_code=state.error_code,
         error_message=state.error_message,
         object_errors=state.object_errors,
-        web_url=cloud.dataset_url(handle.workspace_id, handle.dataset_id) if cloud else None,
+        web_url=_portal_url(handle, cloud),
         **extra,
     )

@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     "powerbi_context": "pbi_taskflow.airflow.context",
     # value types
     "Refresh": "pbi_taskflow.client.models",
+    "Dataflow": "pbi_taskflow.client.models",
     "RefreshOptions": "pbi_taskflow.client.models",
     "RefreshObject": "pbi_taskflow.client.models",
     "RefreshResult": "pbi_taskflow.client.models",
@@ -43,6 +44,7 @@ __all__ = [
     "Cloud",
     "CommitMode",
     "ConfigurationError",
+    "Dataflow",
     "Handle",
     "PowerBIClient",
     "PowerBIError",
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
     from pbi_taskflow.client.clouds import Cloud as Cloud
     from pbi_taskflow.client.clouds import get_cloud as get_cloud
     from pbi_taskflow.client.models import CommitMode as CommitMode
+    from pbi_taskflow.client.models import Dataflow as Dataflow
     from pbi_taskflow.client.models import Handle as Handle
     from pbi_taskflow.client.models import Refresh as Refresh
     from pbi_taskflow.client.models import RefreshObject as RefreshObject

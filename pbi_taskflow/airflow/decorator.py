@@ -96,6 +96,7 @@ def powerbi_refresh(
     refresh_log_conn_id: str | None = None,
     profile_id: str | None = None,
     preflight: bool = False,
+    upstream: Literal["ignore", "order", "refresh"] = "ignore",
     task_id: str | None = None,
     **task_kwargs: Any,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...

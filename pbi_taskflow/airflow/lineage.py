@@ -1,8 +1,9 @@
-"""Asset events and OpenLineage facets for refreshed semantic models.
+"""Asset events and OpenLineage facets for refreshed semantic models and dataflows.
 
 Every ``@powerbi_refresh`` task declares the asset alias ``powerbi-refreshes`` at parse time and,
 when it succeeds, adds one asset event per refreshed dataset with the uri
-``powerbi://<workspace_id>/<dataset_id>`` (the asset's name is the same uri, so
+``powerbi://<workspace_id>/<dataset_id>``, and per refreshed dataflow with the uri
+``powerbi://<workspace_id>/dataflows/<dataflow_id>`` (the asset's name is the same uri, so
 ``Asset(uri="powerbi://…")`` in a downstream DAG matches it). Names and the outcome go in the
 event's extra. A refresh that completed in an earlier, failed try of the same DAG run gets its event
 from the try that succeeds, with ``completed_in_try`` in the extra.
@@ -23,6 +24,18 @@ SCHEME = "powerbi"
 def dataset_uri(workspace_id: str, dataset_id: str) -> str:
     """The asset uri of a semantic model."""
     return f"{SCHEME}://{workspace_id.lower()}/{dataset_id.lower()}"
+
+
+def dataflow_uri(workspace_id: str, dataflow_id: str) -> str:
+    """The asset uri of a dataflow."""
+    return f"{SCHEME}://{workspace_id.lower()}/dataflows/{dataflow_id.lower()}"
+
+
+def result_uri(result: RefreshResult) -> str:
+    """The asset uri of what ``result`` refreshed."""
+    if result.kind == "dataflow":
+        return dataflow_uri(result.workspace_id, result.dataset_id)
+    return dataset_uri(result.workspace_id, result.dataset_id)
 
 
 def outlet_alias() -> Any:
@@ -69,13 +82,14 @@ def emit_asset_events(
     pending = [(r, event_extra(r)) for r in results if r.status is RefreshStatus.COMPLETED]
     pending += [(r, {**event_extra(r), "completed_in_try": n}) for n, r in earlier if r.status is RefreshStatus.COMPLETED]
     for result, extra in pending:
-        uri = dataset_uri(result.workspace_id, result.dataset_id)
+        uri = result_uri(result)
         events[alias].add(Asset(name=uri, uri=uri), extra=extra)
     return len(pending)
 
 
 def openlineage_facets(results: Iterable[RefreshResult]) -> Any:
-    """``OperatorLineage`` naming the refreshed datasets as outputs, or None without OpenLineage."""
+    """``OperatorLineage`` naming the refreshed datasets and dataflows (``dataflows/<id>``) as outputs, or None without
+    OpenLineage."""
     try:
         from airflow.providers.openlineage.extractors import OperatorLineage
         from openlineage.client.event_v2 import Dataset
@@ -84,11 +98,12 @@ def openlineage_facets(results: Iterable[RefreshResult]) -> Any:
     from pbi_taskflow.client.models import RefreshStatus
 
     outputs = [
-        Dataset(namespace=f"{SCHEME}://{r.workspace_id.lower()}", name=r.dataset_id.lower())
+        Dataset(namespace=f"{SCHEME}://{r.workspace_id.lower()}",
+                name=("dataflows/" if r.kind == "dataflow" else "") + r.dataset_id.lower())
         for r in results
         if r.status is RefreshStatus.COMPLETED
     ]
     return OperatorLineage(inputs=[], outputs=outputs)
 
 
-__all__ = ["ALIAS_NAME", "dataset_uri", "emit_asset_events", "event_extra", "openlineage_facets", "outlet_alias"]
+__all__ = ["ALIAS_NAME", "dataflow_uri", "dataset_uri", "result_uri", "emit_asset_events", "event_extra", "openlineage_facets", "outlet_alias"]

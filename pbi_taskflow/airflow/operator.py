@@ -45,7 +45,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     """Refresh Power BI semantic models and wait for them.
 
     :param refreshes: what to refresh: a dataset name or id, a :class:`~pbi_taskflow.Refresh`, a
-        mapping ``{dataset: [table, ...] or None}``, or a list mixing these (templated).
+        :class:`~pbi_taskflow.Dataflow`, a mapping ``{dataset: [table, ...] or None}``, or a list mixing these
+        (templated).
     :param conn_id: Airflow connection of type ``pbi_taskflow`` (default ``powerbi_default``).
     :param workspace: default workspace (name or id) for datasets that do not name one (templated).
     :param wait: wait for the refreshes to finish (False: start them and return).
@@ -73,6 +74,10 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         connection's ``profile_id`` extra (templated).
     :param preflight: before starting any refresh, check each dataset's data sources, gateway bindings and gateway
         status, and fail without starting anything when one cannot refresh (see :mod:`pbi_taskflow.engine.preflight`).
+    :param upstream: ``ignore`` the lineage (default); ``order``: refresh the selection in lineage order, each item
+        after everything selected that it reads; ``refresh``: also refresh the dataflows the selection reads
+        (across the workspaces the connection may use), upstream first. An item whose upstream fails is not
+        refreshed (``Skipped``, naming it); a cycle or unreadable lineage fails the task before any refresh.
     """
 
     template_fields: Sequence[str] = ("refreshes", "workspace", "conn_id", "profile_id")
@@ -114,6 +119,7 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         refresh_log_conn_id: str | None = None,
         profile_id: str | None = None,
         preflight: bool = False,
+        upstream: str = "ignore",
         **kwargs: Any,
     ) -> None:
         outlets = list(kwargs.pop("outlets", None) or [])
@@ -172,6 +178,9 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             msg = f"Invalid preflight {preflight!r}: expected True (check data sources and gateways first) or False."
             raise ConfigurationError(msg)
         self.preflight = preflight
+        from pbi_taskflow.airflow.planning import check_upstream
+
+        self.upstream = check_upstream(upstream)
         #: the profile the client acts as when set: a resumed run's (else the task's ``profile_id``, else the
         #: connection's)
         self._acting_as: Any = _UNSET
@@ -210,17 +219,6 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         )
         self._client_obj.close()
         self._acting_as, self._client_obj = run.profile_id, None
-
-    def _preflight(self, client: Any, targets: list[Any]) -> None:
-        """Check the targets' data sources and gateways; raise before anything starts when one cannot refresh."""
-        from pbi_taskflow.engine.preflight import FAIL, OK, check_targets, require_ready
-
-        checks = check_targets(client, targets)
-        for check in checks:
-            for source in check.checks:
-                level = {OK: self.log.info, FAIL: self.log.error}.get(source.verdict, self.log.warning)
-                level("Pre-flight: %s: %s", check.name, source.line())
-        require_ready(checks)
 
     def _kill_event(self) -> threading.Event:
         if self._killed is None:
@@ -283,47 +281,14 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return self._drive(context, run, ledger)
 
     def _plan(self, context: Mapping[str, Any], completed: list[dict[str, Any]]) -> RefreshRun | None:
-        from pbi_taskflow.engine.run import RefreshRun
-        from pbi_taskflow.engine.selection import normalize
-        from pbi_taskflow.engine.targets import merge_targets
+        from pbi_taskflow.airflow.planning import plan_run
 
-        selected = normalize(self._selection(context), default_workspace=self.workspace)
-        if not selected:
-            return None
-        client = self._client()
-        targets = merge_targets(client.resolve(r, self.workspace, self.options) for r in selected)
-        now = self.clock()
-        run = RefreshRun(deadline=now + self.policy.timeout if self.policy.timeout else None, completed=list(completed),
-                         profile_id=client.profile_id)
-        todo = run.skip_completed(targets)
-        if len(todo) < len(targets):
-            self.log.info("%d dataset(s) completed in an earlier try of this DAG run; refreshing only the other %d.",
-                          len(targets) - len(todo), len(todo))
-        if self.preflight and todo:
-            self._preflight(client, todo)
-        try:
-            run.plan(client, todo, self.policy, now)
-        finally:
-            run.absorb(client)
-        if not self.wait:
-            for key, blocked in list(run.blockers.items()):
-                from pbi_taskflow.engine.targets import skipped, target_from_dict
-
-                target = target_from_dict(blocked["target"])
-                run.results.append(skipped(target, "already refreshing and wait=False").to_dict())
-                del run.blockers[key]
-        return run
+        return plan_run(self, context, completed)
 
     def _empty(self) -> list[Any]:
-        from pbi_taskflow.airflow.compat import task_exception
+        from pbi_taskflow.airflow.planning import empty
 
-        message = "The task selected no Power BI dataset to refresh."
-        if self.policy.on_empty == "skip":
-            raise task_exception("AirflowSkipException")(message + " Skipping it (on_empty='skip').")
-        if self.policy.on_empty == "fail":
-            raise task_exception("AirflowFailException")(message + " Failing it (on_empty='fail').")
-        self.log.info("%s Nothing to do (on_empty='succeed').", message)
-        return []
+        return empty(self.policy, self.log)
 
     def _drive(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
         self._run_state = run

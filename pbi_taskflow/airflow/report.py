@@ -16,6 +16,8 @@ from pbi_taskflow.errors import RefreshFailedError, RefreshTimeoutError
 
 def _describe(result: RefreshResult) -> str:
     where = f"{result.dataset_name!r} (workspace {result.workspace_name!r}"
+    if result.kind == "dataflow":
+        where = "dataflow " + where
     if result.refresh_id:
         where += f", refresh {result.refresh_id}"
     where += ")"
@@ -26,7 +28,8 @@ def _describe(result: RefreshResult) -> str:
 def failure_message(results: Sequence[RefreshResult], *, timed_out: bool = False, waited: float | None = None) -> str:
     failed = [r for r in results if r.status.is_failure]
     ran = [r for r in results if r.status is not RefreshStatus.SKIPPED]
-    head = f"Power BI refresh failed for {len(failed)} of {len(ran)} dataset(s)"
+    noun = "item(s)" if any(r.kind == "dataflow" for r in ran) else "dataset(s)"
+    head = f"Power BI refresh failed for {len(failed)} of {len(ran)} {noun}"
     if timed_out and waited:
         head += f"; stopped waiting after the task's timeout of {waited:.0f} s"
     return head + ": " + "; ".join(_describe(r) for r in failed)

@@ -40,12 +40,13 @@ def stopped_by_person(ti: Any, count: int, logger: Any) -> bool:
 
 
 def cancel_started(client: Any, run: Any, logger: Any) -> int:
-    """Cancel the enhanced refreshes ``run`` started (standard ones cannot be cancelled by API); return how many."""
+    """Cancel the enhanced refreshes and dataflow transactions ``run`` started (standard refreshes cannot be cancelled
+    by API); return how many."""
     from pbi_taskflow.errors import PowerBIError
 
     cancelled = 0
     for handle in run.started_by_us():
-        if handle.kind != "enhanced":
+        if not handle.cancellable:
             logger.warning(
                 "Refresh %s of dataset %r is a standard refresh, which Power BI cannot cancel by API; it keeps running.",
                 handle.refresh_id, handle.dataset_name,
@@ -55,7 +56,8 @@ def cancel_started(client: Any, run: Any, logger: Any) -> int:
             client.cancel_refresh(handle)
             cancelled += 1
         except PowerBIError as exc:
-            logger.warning("Could not cancel refresh %s of dataset %r: %s", handle.refresh_id, handle.dataset_name, exc)
+            logger.warning("Could not cancel refresh %s of %s %r: %s", handle.refresh_id, handle.noun,
+                           handle.dataset_name, exc)
     return cancelled
 
 

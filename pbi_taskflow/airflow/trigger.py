@@ -26,7 +26,7 @@ from pbi_taskflow.airflow.error_event import error_to_event
 from pbi_taskflow.client.models import RefreshState
 from pbi_taskflow.engine.policy import RefreshPolicy
 from pbi_taskflow.engine.probe import Finding, Probe, find, is_probe, not_someone_elses
-from pbi_taskflow.engine.run import RefreshRun
+from pbi_taskflow.engine.run import RefreshRun, item_of
 from pbi_taskflow.engine.waiter import apply_observation, apply_probe, track
 from pbi_taskflow.errors import PowerBIError
 
@@ -122,7 +122,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
             now = time.time()
             if run.deadline is not None and now >= run.deadline:
                 return self._event("timeout", run)
-            if run.pending and run.free_slots(policy):
+            if run.pending and run.startable(policy):
                 return self._event("start", run)
             track(run, plan, policy, now)  # a settled probe may hand over to a refresh to watch
             due = plan.next_due()
@@ -156,7 +156,8 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         outcome: Finding | PowerBIError
         uncertain = False
         try:
-            outcome = find(probe, await client.refresh_history(target.workspace_id, target.dataset_id, top=20))
+            outcome = find(probe, await client.refresh_history(target.workspace_id, target.dataset_id, top=20,
+                                                               **item_of(target)))
             if outcome.ours is not None and probe.enhanced:
                 match: bool | None
                 try:
@@ -182,7 +183,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         client = await self._client()
         try:
             for handle in run.started_by_us():
-                if handle.kind != "enhanced":
+                if not handle.cancellable:
                     self.log.warning("Refresh %s of %r is a standard refresh; Power BI cannot cancel it by API.",
                                      handle.refresh_id, handle.dataset_name)
                     continue

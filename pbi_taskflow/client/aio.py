@@ -23,6 +23,7 @@ from pbi_taskflow.client.models import (
     Handle,
     HistoryEntry,
     RefreshState,
+    Target,
     Workspace,
 )
 from pbi_taskflow.client.names import pick
@@ -143,13 +144,16 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
 
     # --- refreshes -------------------------------------------------------------------------------
 
-    async def refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60) -> list[HistoryEntry]:
-        """The dataset's refresh history, newest first."""
+    async def refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60, *, item: str = "dataset"
+                              ) -> list[HistoryEntry]:
+        """The dataset's refresh history, newest first (``item="dataflow"``: a dataflow's transactions)."""
+        if item == "dataflow":
+            return await self.dataflow_history(Target(workspace_id, "", dataset_id, ""))
         return api.parse_history((await self.call(api.refresh_history(workspace_id, dataset_id, top))).body)
 
-    async def running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
-        """The refresh of the dataset that is running now, if any."""
-        for entry in await self.refresh_history(workspace_id, dataset_id, top=5):
+    async def running_refresh(self, workspace_id: str, dataset_id: str, item: str = "dataset") -> HistoryEntry | None:
+        """The refresh of the dataset (or dataflow) that is running now, if any."""
+        for entry in await self.refresh_history(workspace_id, dataset_id, top=5, item=item):
             if not entry.status.is_terminal and not entry.end:
                 return entry
         return None
@@ -157,6 +161,8 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
     async def get_refresh_state(self, handle: Handle) -> RefreshState:
         """The current state of a started refresh (same rules as the sync client)."""
         self.check_profile(handle)
+        if handle.kind == "dataflow":
+            return await self.dataflow_refresh_state(handle)
         if handle.kind == "enhanced":
             try:
                 return api.parse_details((await self.call(api.refresh_details(handle))).body)
@@ -174,8 +180,11 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
         return self.standard_state(handle, entry)
 
     async def cancel_refresh(self, handle: Handle) -> None:
-        """Cancel a running enhanced refresh (standard ones cannot be cancelled by API)."""
+        """Cancel a running enhanced refresh or dataflow transaction (standard ones cannot be cancelled by API)."""
         self.check_profile(handle)
+        if handle.kind == "dataflow":
+            await self.cancel_dataflow(handle)
+            return
         if handle.kind != "enhanced":
             msg = (
                 f"Cannot cancel refresh {handle.refresh_id} of dataset {handle.dataset_name!r}: Power BI cancels only "

@@ -238,6 +238,8 @@ class PowerBIClient(DatasourceMethods, DataflowMethods, NameResolver, ClientBase
         up to :attr:`appearance_grace` seconds.
         """
         self.check_profile(handle)
+        if handle.kind == "dataflow":
+            return self.dataflow_refresh_state(handle)
         if handle.kind == "enhanced":
             try:
                 return api.parse_details(self.call(api.refresh_details(handle)).body)
@@ -263,14 +265,21 @@ class PowerBIClient(DatasourceMethods, DataflowMethods, NameResolver, ClientBase
         return api.parse_history(self.call(request).body)
 
     def refresh_history(
-        self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None
+        self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: tuple[str, str] | None = None,
+        item: str = "dataset",
     ) -> list[HistoryEntry]:
-        """The dataset's refresh history, newest first (``_names``: workspace and dataset names for messages)."""
+        """The dataset's refresh history, newest first (``_names``: workspace and dataset names for messages).
+
+        :param item: ``dataflow``: ``dataset_id`` is a dataflow's, and its transactions are the history.
+        """
+        if item == "dataflow":
+            names = _names or ("", "")
+            return self.dataflow_history(Target(workspace_id, names[0], dataset_id, names[1]))
         return self._history(workspace_id, dataset_id, top, *(_names or (None, None)))
 
-    def running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
-        """The refresh of the dataset that is running now (any origin), if any."""
-        for entry in self.refresh_history(workspace_id, dataset_id, top=5):
+    def running_refresh(self, workspace_id: str, dataset_id: str, item: str = "dataset") -> HistoryEntry | None:
+        """The refresh of the dataset (or dataflow) that is running now (any origin), if any."""
+        for entry in self.refresh_history(workspace_id, dataset_id, top=5, item=item):
             if not entry.status.is_terminal and not entry.end:
                 return entry
         return None
@@ -281,6 +290,9 @@ class PowerBIClient(DatasourceMethods, DataflowMethods, NameResolver, ClientBase
         :raises InvalidRequestError: for a standard refresh.
         """
         self.check_profile(handle)
+        if handle.kind == "dataflow":
+            self.cancel_dataflow(handle)
+            return
         if handle.kind != "enhanced":
             msg = (
                 f"Cannot cancel refresh {handle.refresh_id} of dataset {handle.dataset_name!r}: Power BI cancels only "

@@ -81,11 +81,12 @@ class RefreshPolicy:
                 msg = f"Invalid {name} {getattr(self, name)!r}: expected True or False."
                 raise ConfigurationError(msg)
 
-    def schedule(self, expected: float | None) -> PollSchedule:
-        from pbi_taskflow.engine.schedule import PollSchedule
+    def schedule(self, expected: float | None, *, gating: bool = False) -> PollSchedule:
+        """The poll schedule of one refresh; ``gating``: other refreshes of the task wait for it to end."""
+        from pbi_taskflow.engine.schedule import GATING_RAMP, RAMP, PollSchedule
 
         return PollSchedule(min_interval=self.poll_min, max_interval=self.poll_max, expected=expected,
-                            appearance_grace=self.appearance_grace)
+                            appearance_grace=self.appearance_grace, ramp=GATING_RAMP if gating else RAMP)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

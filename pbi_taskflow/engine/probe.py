@@ -14,6 +14,12 @@ is watched through the history on the refresh's poll schedule:
 - nothing within the appearance grace: in the try that sent the request the dataset ends with
   :class:`~pbi_taskflow.errors.RefreshOutcomeUnknownError` (sending again could start a second refresh);
   a later try (after a crash) sends the request again, the grace having shown that none started.
+
+A dataflow's refresh request is answered without any id, so every dataflow refresh starts as a probe that
+Power BI *accepted*: the first new transaction that started after the request (not scheduled) is its own. Power BI
+runs one transaction per dataflow at a time and refuses a request while one runs, so that transaction is followed as
+the task's own (cancelled like any refresh the task started); only when the answer was lost is it followed as
+attached.
 """
 
 from __future__ import annotations
@@ -47,12 +53,14 @@ class Probe:
     :param requested_at: ISO-8601 UTC time the request was sent.
     :param attempt: the task try that sent it.
     :param known: request ids the dataset's history held before the request.
+    :param accepted: Power BI answered the request with success but without an id (a dataflow's refresh).
     """
 
     target: Target
     requested_at: str
     attempt: int
     known: tuple[str, ...] = ()
+    accepted: bool = False
 
     @property
     def key(self) -> str:
@@ -64,12 +72,13 @@ class Probe:
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": target_to_dict(self.target), "requested_at": self.requested_at, "attempt": self.attempt,
-                "known": list(self.known)}
+                "known": list(self.known), "accepted": self.accepted}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Probe:
         return cls(target=target_from_dict(data["target"]), requested_at=str(data["requested_at"]),
-                   attempt=int(data.get("attempt") or 1), known=tuple(data.get("known") or ()))
+                   attempt=int(data.get("attempt") or 1), known=tuple(data.get("known") or ()),
+                   accepted=bool(data.get("accepted")))
 
     def handle(self, refresh_id: str, *, attached: bool = False, note: str | None = None) -> Handle:
         """The handle of the refresh this request started (``refresh_id``)."""
@@ -77,7 +86,8 @@ class Probe:
         return Handle(
             workspace_id=target.workspace_id, workspace_name=target.workspace_name, dataset_id=target.dataset_id,
             dataset_name=target.dataset_name, refresh_id=refresh_id,
-            kind="enhanced" if self.enhanced else "standard", requested_at=self.requested_at, attached=attached,
+            kind="dataflow" if target.is_dataflow else "enhanced" if self.enhanced else "standard",
+            requested_at=self.requested_at, attached=attached,
             note=note, profile_id=target.profile_id,
         )
 
@@ -102,6 +112,14 @@ def _is_running(entry: HistoryEntry) -> bool:
     return not entry.status.is_terminal and not entry.end
 
 
+def _same_kind(probe: Probe, entry: HistoryEntry) -> bool:
+    """Whether ``entry`` is of the kind the request starts: an API refresh of its kind; any unscheduled transaction."""
+    kind = (entry.refresh_type or "").replace(" ", "").lower()
+    if probe.target.is_dataflow:
+        return kind != "scheduled"
+    return _API_KINDS.get(kind) is probe.enhanced
+
+
 def find(probe: Probe, entries: Iterable[HistoryEntry]) -> Finding:
     """Look in the history (newest first) for the request's refresh, or for one that blocked it."""
     since = (parse_timestamp(probe.requested_at) or dt.datetime.now(dt.timezone.utc)) - CLOCK_SKEW
@@ -110,10 +128,9 @@ def find(probe: Probe, entries: Iterable[HistoryEntry]) -> Finding:
     for entry in entries:
         if not entry.request_id:
             continue
-        kind = _API_KINDS.get((entry.refresh_type or "").replace(" ", "").lower())
         started = parse_timestamp(entry.start)
         fresh = entry.request_id.lower() not in known and started is not None and started >= since
-        if ours is None and fresh and kind is probe.enhanced:
+        if ours is None and fresh and _same_kind(probe, entry):
             ours = entry
         elif other is None and _is_running(entry):
             other = entry
@@ -138,11 +155,12 @@ def outcome_unknown(probe: Probe, waited: float, *, timed_out: bool = False) -> 
     """The error of a dataset whose refresh request got no answer and whose refresh never showed up."""
     target = probe.target
     why = "the task's timeout passed" if timed_out else f"none appeared in the refresh history within {waited:.0f} s"
+    answer = "was accepted, but no refresh of it was listed" if probe.accepted else "got no usable answer"
     return RefreshOutcomeUnknownError(
-        f"The refresh request for dataset {target.dataset_name!r} in workspace {target.workspace_name!r} (sent "
-        f"{probe.requested_at}) got no usable answer, and {why}. It was not sent again, to avoid starting a second "
-        "refresh. Check the dataset's refresh history in Power BI; a retry of the task looks at the history first "
-        "and sends a new request only when no refresh started.",
+        f"The refresh request for {target.noun} {target.dataset_name!r} in workspace {target.workspace_name!r} (sent "
+        f"{probe.requested_at}) {answer}, and {why}. It was not sent again, to avoid starting a second "
+        f"refresh. Check the {target.noun}'s refresh history in Power BI; a retry of the task looks at the history "
+        "first and sends a new request only when no refresh started.",
         code="RefreshOutcomeUnknown", workspace=target.workspace_name, dataset=target.dataset_name,
     )
 

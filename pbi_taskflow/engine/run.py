@@ -30,7 +30,7 @@ from pbi_taskflow.client.models import (
 )
 from pbi_taskflow.engine.policy import FAIL_POLICIES, IF_RUNNING, ON_EMPTY, RefreshPolicy
 from pbi_taskflow.engine.probe import Probe, outcome_unknown, unlisted_at_timeout, utcnow_iso
-from pbi_taskflow.engine.schedule import WatchPlan, expected_duration
+from pbi_taskflow.engine.schedule import PollSchedule, WatchPlan, expected_duration
 from pbi_taskflow.engine.targets import (
     attached_handle,
     failed,
@@ -51,6 +51,11 @@ log = logging.getLogger("pbi_taskflow.engine.run")
 
 #: History entries read per dataset when planning (running refresh, last success, expected duration).
 PLAN_HISTORY_TOP = 20
+
+
+def item_of(target: Target) -> dict[str, str]:
+    """The ``item`` keyword of the clients' history reads for a dataflow target (none for a dataset's)."""
+    return {"item": "dataflow"} if target.is_dataflow else {}
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -115,6 +120,12 @@ class RefreshRun(CarryOver):
     :param attempt: the task try driving the run now.
     :param profile_id: the service principal profile its refreshes were started as (``None``: the service principal
         itself). A retry follows them as that profile, and reuses completed refreshes only of the same profile.
+    :param after: for a lineage-ordered refresh, the items (lower-cased ids) each item waits for:
+        ``{item id: [upstream item id, ...]}``. A pending item starts only once each of them has ended well
+        (completed, or skipped by a policy); when one fails, it ends ``Skipped`` without starting.
+    :param depths: each item's depth in the lineage graph (0: reads nothing the task refreshes), reported in results.
+    :param ruled_out: items (lower-cased ids) skipped because an upstream item failed: their own downstream items are
+        skipped too.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -135,6 +146,9 @@ class RefreshRun(CarryOver):
     denied: dict[str, int] = dataclasses.field(default_factory=dict)
     attempt: int = 1
     profile_id: str | None = None
+    after: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    depths: dict[str, int] = dataclasses.field(default_factory=dict)
+    ruled_out: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -162,6 +176,9 @@ class RefreshRun(CarryOver):
             count = int(self._throttle(result.dataset_id)[0])
             if count:
                 result = dataclasses.replace(result, throttle_count=result.throttle_count + count)
+            depth = self.depths.get(result.dataset_id.lower())
+            if depth is not None:
+                result = dataclasses.replace(result, depth=depth)
             out.append(result)
         return out
 
@@ -195,8 +212,14 @@ class RefreshRun(CarryOver):
 
     def watch_plan(self, policy: RefreshPolicy) -> WatchPlan:
         keys = self.watched()
-        schedules = {key: policy.schedule(self.expected.get(self.watched_handle(key).dataset_id)) for key in keys}
+        schedules = {key: self.schedule_for(policy, self.watched_handle(key).dataset_id) for key in keys}
         return WatchPlan(schedules=schedules, started={k: self.started[k] for k in keys})
+
+    def schedule_for(self, policy: RefreshPolicy, dataset_id: str) -> PollSchedule:
+        """The poll schedule of a refresh of ``dataset_id``: from its history, tighter when other items wait for it."""
+        key = dataset_id.lower()
+        gating = any(key in self.after.get(str(t["dataset_id"]).lower(), ()) for t in self.pending)
+        return policy.schedule(self.expected.get(dataset_id), gating=gating)
 
     def restart_deadline(self, now: float, timeout: float | None) -> None:
         """Give a resumed try its own waiting deadline (not the interrupted try's)."""
@@ -210,7 +233,7 @@ class RefreshRun(CarryOver):
         for target in targets:
             entries = client.refresh_history(
                 target.workspace_id, target.dataset_id, top=PLAN_HISTORY_TOP,
-                _names=(target.workspace_name, target.dataset_name),
+                _names=(target.workspace_name, target.dataset_name), **item_of(target),
             )
             self.known[target.dataset_id] = [e.request_id for e in entries if e.request_id]
             facts = HistoryFacts.from_entries(entries)
@@ -229,8 +252,8 @@ class RefreshRun(CarryOver):
                 # started by an earlier try of this task and DAG run: follow it, never start a second one
                 self.active[facts.running.request_id] = self._our_handle(target, facts.running).to_dict()
                 self.started[facts.running.request_id] = now
-                log.info("Dataset %r is refreshing with refresh %s, which this task started in an earlier try; "
-                         "following it.", target.dataset_name, facts.running.request_id)
+                log.info("%s %r is refreshing with refresh %s, which this task started in an earlier try; "
+                         "following it.", target.noun.capitalize(), target.dataset_name, facts.running.request_id)
             elif facts.running is not None:
                 self.on_running(target, facts.running, policy, now)
             else:
@@ -243,7 +266,8 @@ class RefreshRun(CarryOver):
             self.results.append(skipped(target, f"another refresh is running: {other}").to_dict())
         elif policy.if_running == "fail":
             exc = RefreshAlreadyRunningError(
-                f"Dataset {target.dataset_name!r} in workspace {target.workspace_name!r} is already refreshing "
+                f"{target.noun.capitalize()} {target.dataset_name!r} in workspace {target.workspace_name!r} is already "
+                "refreshing "
                 f"({other}) and the task has if_running='fail'.",
                 code="RefreshAlreadyRunning",
             )
@@ -255,21 +279,77 @@ class RefreshRun(CarryOver):
             self.started[handle.refresh_id] = now - max(0.0, offset)
             if policy.if_running == "attach":
                 self.active[handle.refresh_id] = handle.to_dict()
-                log.info("Dataset %r is already refreshing (%s); attaching to it.", target.dataset_name, other)
+                log.info("%s %r is already refreshing (%s); attaching to it.", target.noun.capitalize(),
+                         target.dataset_name, other)
             else:
                 self.blockers[handle.refresh_id] = {"handle": handle.to_dict(), "target": target_to_dict(target)}
-                log.info("Dataset %r is already refreshing (%s); waiting for it to end first.", target.dataset_name, other)
+                log.info("%s %r is already refreshing (%s); waiting for it to end first.", target.noun.capitalize(),
+                         target.dataset_name, other)
 
     # --- starting -----------------------------------------------------------------------------
 
     @staticmethod
     def _our_handle(target: Target, entry: HistoryEntry) -> Handle:
         handle = attached_handle(target, entry)
-        kind = "enhanced" if target.options.is_enhanced else "standard"
+        kind = "dataflow" if target.is_dataflow else "enhanced" if target.options.is_enhanced else "standard"
         return dataclasses.replace(handle, kind=kind, attached=False)
 
     def free_slots(self, policy: RefreshPolicy) -> int:
         return max(0, policy.max_concurrency - len(self.active) - len(self.probes))
+
+    # --- lineage order ---------------------------------------------------------------------------
+
+    def _outcome(self, key: str) -> RefreshResult | None:
+        """The result of item ``key`` (a lower-cased id), if it has ended."""
+        for data in reversed(self.results):
+            if str(data["dataset_id"]).lower() == key:
+                return RefreshResult.from_dict(data)
+        return None
+
+    def _waiting_on(self, key: str) -> bool:
+        """Whether item ``key`` is still to start, starting, or running in this run."""
+        watched = [Handle.from_dict(h).dataset_id for h in self.active.values()]
+        watched += [b["target"]["dataset_id"] for b in self.blockers.values()]
+        watched += [p["target"]["dataset_id"] for p in self.probes.values()]
+        watched += [t["dataset_id"] for t in self.pending]
+        return any(str(i).lower() == key for i in watched)
+
+    def readiness(self, data: Mapping[str, Any]) -> tuple[bool, RefreshResult | None]:
+        """Whether a pending target may start now, and the failed upstream result that rules it out, if any."""
+        ready = True
+        for key in self.after.get(str(data["dataset_id"]).lower(), ()):
+            result = self._outcome(key)
+            if result is not None and (not result.succeeded or key in self.ruled_out):
+                return False, result
+            if result is None and self._waiting_on(key):
+                ready = False
+        return ready, None
+
+    def startable(self, policy: RefreshPolicy) -> bool:
+        """Whether a pending target can be started (or ruled out by its upstream) now: the task has work to do."""
+        return bool(self.free_slots(policy)) and any(
+            ready or blocked is not None for ready, blocked in map(self.readiness, self.pending))
+
+    def _next_pending(self) -> dict[str, Any] | None:
+        """The first pending target that may start; pending targets whose upstream failed end ``Skipped`` here."""
+        for data in list(self.pending):
+            ready, blocked = self.readiness(data)
+            if blocked is not None:
+                self.pending.remove(data)
+                target = target_from_dict(data)
+                how = ("was not refreshed because an item it reads failed"
+                       if blocked.dataset_id.lower() in self.ruled_out else f"ended {blocked.status.value}")
+                reason = (f"not refreshed: it reads {blocked.noun} {blocked.dataset_name!r} "
+                          f"({blocked.workspace_name}), whose refresh {how}")
+                log.warning("%s %r is not refreshed: upstream %s %r %s.", target.noun.capitalize(),
+                            target.dataset_name, blocked.noun, blocked.dataset_name, how)
+                self.ruled_out.append(target.dataset_id.lower())
+                self.results.append(skipped(target, reason).to_dict())
+                return self._next_pending()
+            if ready:
+                self.pending.remove(data)
+                return data
+        return None
 
     def remember(self, handle: Handle, now: float) -> None:
         """Watch a refresh this task started."""
@@ -295,7 +375,9 @@ class RefreshRun(CarryOver):
         instead of sending it again. When ``before_send`` raises, the request is not sent and stays pending.
         """
         while self.pending and self.free_slots(policy):
-            data = self.pending.pop(0)
+            data = self._next_pending()
+            if data is None:
+                break  # the rest wait for their upstream items
             target = target_from_dict(data)
             probe = Probe(target, utcnow_iso(), attempt, tuple(self.known.get(target.dataset_id, ())))
             self.probes[probe.key] = probe.to_dict()
@@ -307,10 +389,17 @@ class RefreshRun(CarryOver):
                 self.pending.insert(0, data)
                 raise
             try:
+                if target.is_dataflow:
+                    # Power BI answers without an id: the transaction is found in the dataflow's list (see probe.py)
+                    requested = client.start_dataflow(target).isoformat()
+                    self.probes[probe.key] = dataclasses.replace(probe, requested_at=requested, accepted=True).to_dict()
+                    on_started()
+                    continue
                 handle = client.trigger_refresh(target)
             except AmbiguousRefreshRequestError as exc:
-                log.warning("The refresh request for dataset %r got no usable answer (%s); looking for the refresh "
-                            "in the history instead of sending the request again.", target.dataset_name, exc)
+                log.warning("The refresh request for %s %r got no usable answer (%s); looking for the refresh "
+                            "in the history instead of sending the request again.", target.noun, target.dataset_name,
+                            exc)
                 self.probes[probe.key] = dataclasses.replace(
                     probe, requested_at=exc.requested_at or probe.requested_at).to_dict()
             except RefreshAlreadyRunningError as exc:
@@ -322,7 +411,7 @@ class RefreshRun(CarryOver):
                 raise
             except PowerBIError as exc:
                 self.drop_probe(probe.key)
-                log.warning("Could not start the refresh of dataset %r: %s", target.dataset_name, exc)
+                log.warning("Could not start the refresh of %s %r: %s", target.noun, target.dataset_name, exc)
                 self.results.append(failed(target, exc).to_dict())
             else:
                 self.drop_probe(probe.key)
@@ -338,7 +427,7 @@ class RefreshRun(CarryOver):
         entry = None
         if policy.if_running in ("wait", "attach"):
             try:
-                entry = client.running_refresh(target.workspace_id, target.dataset_id)
+                entry = client.running_refresh(target.workspace_id, target.dataset_id, **item_of(target))
             except PowerBIError as err:
                 if not _is_transient(err):
                     raise

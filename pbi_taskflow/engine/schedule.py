@@ -5,7 +5,8 @@ first :data:`EARLY_WINDOW` seconds, so a refresh that fails or is cancelled earl
 
 Without history nothing tells how long the refresh will take. The first delay is the minimum
 interval and each next one is :data:`RAMP` times the time already waited (capped at the early gap),
-so a refresh of a few seconds is seen within about twice its length. After the early window the
+so a refresh of a few seconds is seen within about twice its length; a refresh that others wait for
+(lineage order) ramps by :data:`GATING_RAMP`, so it is seen within half its length. After the early window the
 delay is :data:`NO_HISTORY_STEP`, so a refresh of any length is seen within that long of its end
 (half of it on average); once :data:`NO_HISTORY_GROWTH` of the time waited is longer, the delay is
 that, so a very long refresh costs a few more calls per doubling of its length.
@@ -41,6 +42,9 @@ EARLY_GAP = 14.0
 #: Without history, each early delay is this many times the time already waited (after a first delay
 #: of the minimum interval), up to :data:`EARLY_GAP`.
 RAMP = 2.0
+#: The same for a refresh that other refreshes of the task wait for (a lineage-ordered refresh): its end is
+#: seen within half the time it took, in the early window, so each level of a chain starts soon after the last.
+GATING_RAMP = 0.5
 #: Without history, the delay after the early window (seconds).
 NO_HISTORY_STEP = 120.0
 #: Without history, the delay is at least this fraction of the time waited (very long refreshes).
@@ -77,12 +81,15 @@ class PollSchedule:
     :param max_interval: longest delay between two status calls (seconds).
     :param expected: expected duration from history (seconds), or None when unknown.
     :param appearance_grace: how long a standard refresh may be missing from the history (seconds).
+    :param ramp: without history, each early delay is this many times the time already waited (:data:`RAMP`, or
+        :data:`GATING_RAMP` for a refresh other refreshes wait for).
     """
 
     min_interval: float = 1.0
     max_interval: float = 600.0
     expected: float | None = None
     appearance_grace: float = APPEARANCE_GRACE
+    ramp: float = RAMP
 
     def __post_init__(self) -> None:
         if not self.min_interval > 0:
@@ -121,7 +128,7 @@ class PollSchedule:
 
     def _no_history(self, elapsed: float) -> float:
         if elapsed < EARLY_WINDOW:
-            return RAMP * elapsed
+            return self.ramp * elapsed
         return max(NO_HISTORY_STEP, elapsed * NO_HISTORY_GROWTH)
 
     def _with_history(self, elapsed: float, expected: float) -> float:

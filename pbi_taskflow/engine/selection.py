@@ -9,21 +9,25 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pbi_taskflow.client.models import Refresh, RefreshObject, RefreshOptions
+from pbi_taskflow.client.models import Dataflow, Refresh, RefreshObject, RefreshOptions
+
+#: What a task may select: a dataset's refresh or a dataflow's.
+Selected = Refresh | Dataflow
 
 ACCEPTED_SHAPES = (
     "None or an empty collection (nothing to refresh); "
     "a dataset name or id (str); "
     "a Refresh(dataset, workspace=None, tables=..., partitions=..., <options>); "
+    "a Dataflow(dataflow, workspace=None); "
     "a mapping {dataset: None for the whole model, a table, a list of tables, "
-    "or {table: a partition, a list of partitions or None}}; "
+    "or {table: a partition, a list of partitions or None}} (a Dataflow(...) key maps to None); "
     "or a list/tuple/set/generator mixing these"
 )
 
 _REPR_LIMIT = 200
 
 
-def normalize(value: Any, *, default_workspace: str | None = None) -> list[Refresh]:
+def normalize(value: Any, *, default_workspace: str | None = None) -> list[Selected]:
     """Return the refreshes a task's return value asks for, duplicates merged, in first-seen order.
 
     Duplicates are the same dataset in the same workspace, compared case-insensitively. Their
@@ -33,14 +37,17 @@ def normalize(value: Any, *, default_workspace: str | None = None) -> list[Refre
     :param default_workspace: workspace (name or id) for items that do not name one.
     :raises TypeError: for any other shape, naming the accepted shapes and showing the value.
     """
-    items: list[Refresh] = []
+    items: list[Selected] = []
     _collect(value, default_workspace, items, top=True)
     return merge(items)
 
 
-def merge(refreshes: Iterable[Refresh]) -> list[Refresh]:
-    """Merge refreshes of the same (workspace, dataset) key; order of first appearance is kept."""
-    merged: dict[tuple[str | None, str], Refresh] = {}
+def merge(refreshes: Iterable[Selected]) -> list[Selected]:
+    """Merge refreshes of the same (workspace, dataset or dataflow) key; order of first appearance is kept.
+
+    A dataflow selected twice is refreshed once (``MailOnFailure`` wins over ``NoNotification``).
+    """
+    merged: dict[tuple[str | None, str], Selected] = {}
     for refresh in refreshes:
         key = refresh.key
         if key in merged:
@@ -58,16 +65,30 @@ def merge_options(first: RefreshOptions, second: RefreshOptions) -> RefreshOptio
     return combined
 
 
-def _merge_pair(first: Refresh, second: Refresh) -> Refresh:
+def _merge_pair(first: Selected, second: Selected) -> Selected:
+    if isinstance(first, Dataflow) or isinstance(second, Dataflow):
+        notify = "MailOnFailure" if "MailOnFailure" in (_notify(first), _notify(second)) else "NoNotification"
+        return Dataflow(_name(first), first.workspace, notify_option=notify)
     return Refresh(first.dataset, first.workspace, options=merge_options(first.options, second.options))
 
 
-def _collect(value: Any, workspace: str | None, out: list[Refresh], *, top: bool = False) -> None:
+def _name(item: Selected) -> str:
+    return item.dataflow if isinstance(item, Dataflow) else item.dataset
+
+
+def _notify(item: Selected) -> str:
+    return item.notify_option if isinstance(item, Dataflow) else "NoNotification"
+
+
+def _collect(value: Any, workspace: str | None, out: list[Selected], *, top: bool = False) -> None:
     if value is None:
         if not top:
             _reject(value, "None inside a collection")
         return
-    if isinstance(value, Refresh):
+    if isinstance(value, Dataflow):
+        out.append(value if value.workspace or not workspace else
+                   Dataflow(value.dataflow, workspace, notify_option=value.notify_option))
+    elif isinstance(value, Refresh):
         out.append(value if value.workspace or not workspace else _with_workspace(value, workspace))
     elif isinstance(value, str):
         if not value.strip():
@@ -75,6 +96,12 @@ def _collect(value: Any, workspace: str | None, out: list[Refresh], *, top: bool
         out.append(Refresh(value, workspace))
     elif isinstance(value, Mapping):
         for dataset, tables in value.items():
+            if isinstance(dataset, Dataflow):
+                if tables is not None:
+                    _reject(value, f"dataflow {dataset.dataflow!r} maps to {_short(tables, 60)}; a dataflow has no "
+                                   "tables to choose, map it to None")
+                _collect(dataset, workspace, out)
+                continue
             out.append(_from_mapping_item(dataset, tables, workspace, value))
     elif isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
         _reject(value)

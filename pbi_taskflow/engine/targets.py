@@ -56,6 +56,7 @@ def target_to_dict(target: Target) -> dict[str, Any]:
 
 
 def target_from_dict(data: Mapping[str, Any]) -> Target:
+    """The :class:`Target` :func:`target_to_dict` wrote (a record from before dataflows is a dataset's)."""
     values = dict(data)
     values["options"] = options_from_dict(values.get("options") or {})
     return Target(**values)
@@ -89,7 +90,7 @@ def attached_handle(target: Target, entry: HistoryEntry) -> Handle:
         dataset_id=target.dataset_id,
         dataset_name=target.dataset_name,
         refresh_id=entry.request_id,
-        kind="standard",
+        kind="dataflow" if target.is_dataflow else "standard",
         requested_at=start.isoformat(),
         attached=True,
         profile_id=target.profile_id,
@@ -103,7 +104,7 @@ def skipped(target: Target, reason: str) -> RefreshResult:
         dataset_id=target.dataset_id,
         dataset_name=target.dataset_name,
         refresh_id=None,
-        kind=None,
+        kind="dataflow" if target.is_dataflow else None,
         status=RefreshStatus.SKIPPED,
         reason=reason,
     )
@@ -117,7 +118,7 @@ def failed(target: Target | Handle, exc: PowerBIError, *, refresh_id: str | None
         dataset_id=target.dataset_id,
         dataset_name=target.dataset_name,
         refresh_id=refresh_id or getattr(target, "refresh_id", None),
-        kind=getattr(target, "kind", None),
+        kind=getattr(target, "kind", "dataflow" if getattr(target, "is_dataflow", False) else None),
         status=RefreshStatus.FAILED,
         error_code=exc.code or type(exc).__name__,
         error_message=exc.message,

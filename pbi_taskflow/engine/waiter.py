@@ -14,7 +14,7 @@ from pbi_taskflow.client.models import Handle, RefreshResult, RefreshState, Refr
 from pbi_taskflow.client.retry import is_transient
 from pbi_taskflow.engine.policy import RefreshPolicy
 from pbi_taskflow.engine.probe import Finding, Probe, find, is_probe, not_someone_elses, outcome_unknown
-from pbi_taskflow.engine.run import PLAN_HISTORY_TOP, RefreshRun
+from pbi_taskflow.engine.run import PLAN_HISTORY_TOP, RefreshRun, item_of
 from pbi_taskflow.engine.schedule import WatchPlan
 from pbi_taskflow.engine.targets import failed, target_to_dict
 from pbi_taskflow.errors import (
@@ -140,7 +140,7 @@ class Waiter:
         try:
             target = probe.target
             entries = self.client.refresh_history(target.workspace_id, target.dataset_id, top=PLAN_HISTORY_TOP,
-                                                  _names=(target.workspace_name, target.dataset_name))
+                                                  _names=(target.workspace_name, target.dataset_name), **item_of(target))
             outcome = find(probe, entries)
             if outcome.ours is not None and probe.enhanced:
                 match = self.client.confirm_options(probe.handle(outcome.ours.request_id), target)
@@ -175,7 +175,7 @@ def track(run: RefreshRun, plan: WatchPlan, policy: RefreshPolicy, now: float) -
     for key in run.watched():
         if key not in plan.due:
             handle = run.watched_handle(key)
-            plan.add(key, policy.schedule(run.expected.get(handle.dataset_id)), run.started.get(key, now))
+            plan.add(key, run.schedule_for(policy, handle.dataset_id), run.started.get(key, now))
 
 
 def apply_observation(
@@ -302,6 +302,15 @@ def apply_probe(
         run.results.append(failed(target, outcome).to_dict())
         return True
     started = run.started.get(key, now)
+    if outcome.ours is not None and probe.accepted:
+        run.drop_probe(key)
+        plan.observed(key, now, terminal=True)
+        handle = probe.handle(outcome.ours.request_id)
+        run.remember(handle, started)
+        plan.add(handle.refresh_id, run.schedule_for(policy, target.dataset_id), started)
+        logger.info("Started refresh %s of %s %r in workspace %r.", handle.refresh_id, target.noun,
+                    target.dataset_name, target.workspace_name)
+        return True
     if outcome.ours is not None:
         run.drop_probe(key)
         plan.observed(key, now, terminal=True)
@@ -314,10 +323,10 @@ def apply_probe(
                 + "; Power BI cannot tell whether this request or another caller started it, so it is never cancelled")
         handle = probe.handle(outcome.ours.request_id, attached=True, note=note)
         run.remember(handle, started)
-        plan.add(handle.refresh_id, policy.schedule(run.expected.get(target.dataset_id)), started)
+        plan.add(handle.refresh_id, run.schedule_for(policy, target.dataset_id), started)
         logger.warning(
-            "The refresh request for dataset %r got no usable answer, but Power BI started refresh %s; following it%s "
-            "instead of sending the request again.", target.dataset_name, handle.refresh_id,
+            "The refresh request for %s %r got no usable answer, but Power BI started refresh %s; following it%s "
+            "instead of sending the request again.", target.noun, target.dataset_name, handle.refresh_id,
             " as attached (nothing ties it to this request for sure, so it is never cancelled)",
         )
         return True
@@ -325,8 +334,9 @@ def apply_probe(
         run.drop_probe(key)
         plan.observed(key, now, terminal=True)
         logger.warning(
-            "The refresh request for dataset %r got no usable answer, and refresh %s (%s) that someone else started "
-            "is running, so Power BI did not start ours; applying if_running=%r.", target.dataset_name,
+            "The refresh request for %s %r was not followed by a refresh of ours, and refresh %s (%s) that someone "
+            "else started is running, so Power BI did not start ours; applying if_running=%r.", target.noun,
+            target.dataset_name,
             outcome.other.request_id, outcome.other.refresh_type or "unknown type", policy.if_running,
         )
         run.on_running(target, outcome.other, policy, now)
@@ -338,12 +348,12 @@ def apply_probe(
     run.drop_probe(key)
     plan.observed(key, now, terminal=True)
     if probe.attempt >= attempt:
-        logger.warning("No refresh of dataset %r appeared in the history within %.0f s of its unanswered request.",
-                       target.dataset_name, elapsed)
+        logger.warning("No refresh of %s %r appeared in the history within %.0f s of its request.",
+                       target.noun, target.dataset_name, elapsed)
         run.results.append(failed(target, outcome_unknown(probe, elapsed)).to_dict())
     else:
-        logger.info("No refresh of dataset %r appeared in the history since an earlier try's request (%s): that "
-                    "request started nothing; sending it again.", target.dataset_name, probe.requested_at)
+        logger.info("No refresh of %s %r appeared in the history since an earlier try's request (%s): that "
+                    "request started nothing; sending it again.", target.noun, target.dataset_name, probe.requested_at)
         run.pending.append(target_to_dict(target))
     return True
 

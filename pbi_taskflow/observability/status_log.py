@@ -157,10 +157,15 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _name(result: RefreshResult) -> str:
+    name = result.dataset_name or result.dataset_id or "-"
+    return f"{name} (dataflow)" if result.kind == "dataflow" else name
+
+
 def _row(result: RefreshResult) -> list[str]:
     return [
         result.workspace_name or result.workspace_id or "-",
-        result.dataset_name or result.dataset_id or "-",
+        _name(result),
         display_status(result.status),
         _duration(result.duration_s),
         result.refresh_id or "-",
@@ -180,16 +185,22 @@ def summary_table(results: Sequence[RefreshResult | Mapping[str, Any]]) -> str:
     records = [r if isinstance(r, RefreshResult) else RefreshResult.from_dict(r) for r in results]
     if not records:
         return "(no datasets)"
-    lines = [" ".join(_cell(name, width) for name, width in _COLUMNS).rstrip()]
-    lines.append(" ".join(("-" * width if width else "-" * 5) for _, width in _COLUMNS))
+    columns: tuple[tuple[str, int], ...] = _COLUMNS
+    ordered = any(r.depth is not None for r in records)
+    if ordered:  # a lineage-ordered refresh: rows by depth, each with its depth
+        columns = (("DEPTH", 5), *_COLUMNS)
+        records = sorted(records, key=lambda r: -1 if r.depth is None else r.depth)
+    lines = [" ".join(_cell(name, width) for name, width in columns).rstrip()]
+    lines.append(" ".join(("-" * width if width else "-" * 5) for _, width in columns))
     for record in records:
-        cells = zip(_row(record), _COLUMNS, strict=True)
+        row = ([str(record.depth) if record.depth is not None else "-"] if ordered else []) + _row(record)
+        cells = zip(row, columns, strict=True)
         lines.append(" ".join(_cell(text, width) for text, (_, width) in cells).rstrip())
     ok = sum(1 for r in records if r.succeeded)
-    lines.append(f"{ok} of {len(records)} dataset(s) succeeded.")
+    noun = "item(s)" if any(r.kind == "dataflow" for r in records) else "dataset(s)"
+    lines.append(f"{ok} of {len(records)} {noun} succeeded.")
     links = [r for r in records if r.web_url]
     if links:
         lines.append("Open in Power BI:")
-        lines.extend(f"  {r.workspace_name or r.workspace_id} / {r.dataset_name or r.dataset_id}: {r.web_url}"
-                     for r in links)
+        lines.extend(f"  {r.workspace_name or r.workspace_id} / {_name(r)}: {r.web_url}" for r in links)
     return "\n".join(lines)

@@ -215,11 +215,12 @@ class FakePowerBIClient:
         ]
         return state
 
-    def _refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60) -> list[HistoryEntry]:
+    def _refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: Any = None,
+                         item: str = "dataset") -> list[HistoryEntry]:
         fake = self._dataset(self._workspace(workspace_id), dataset_id)
         return list(fake.history[:top])
 
-    def _running_refresh(self, workspace_id: str, dataset_id: str) -> HistoryEntry | None:
+    def _running_refresh(self, workspace_id: str, dataset_id: str, item: str = "dataset") -> HistoryEntry | None:
         fake = self._dataset(self._workspace(workspace_id), dataset_id)
         return next((e for e in fake.history if e.request_id in fake.running), None)
 

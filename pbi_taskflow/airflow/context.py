@@ -23,6 +23,7 @@ from pbi_taskflow.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pbi_taskflow.client.sync import PowerBIClient
+    from pbi_taskflow.engine.graph import LineageGraph, Node
 
 #: Refreshes a dataset on shared (Pro) capacity may have per 24 hours.
 SHARED_DAILY_QUOTA = 8
@@ -56,6 +57,7 @@ class PowerBIContext:
         self.workspace_ref = workspace or getattr(task, "workspace", None)
         self.profile_id = profile_id or getattr(task, "profile_id", None)
         self._client = client
+        self._graph: LineageGraph | None = None
 
     def __repr__(self) -> str:
         return f"PowerBIContext(conn_id={self.conn_id!r}, workspace={self.workspace_ref!r})"
@@ -107,6 +109,32 @@ class PowerBIContext:
         last = self.last_success(dataset)
         end = parse_timestamp(last.end) if last else None
         return end is not None and (dt.datetime.now(dt.timezone.utc) - end).total_seconds() < seconds
+
+    def lineage(self) -> LineageGraph:
+        """The workspace's lineage graph: its refreshable datasets, the dataflows they read (across the workspaces
+        the connection may use) and the models composite models read; read once per context.
+
+        ``.render()`` gives it by depth; ``.depths()``, ``.levels()`` and ``.upstream_of(key)`` walk it.
+
+        :raises LineageError: lineage could not be read (a workspace outside the connection's allow-list, access).
+        :raises LineageCycleError: items read each other in a cycle.
+        """
+        if self._graph is None:
+            from pbi_taskflow.client.models import Target
+            from pbi_taskflow.engine.lineage import read_graph
+
+            ws = self.workspace
+            targets = [Target(ws.id, ws.name, d.id, d.name, on_dedicated_capacity=ws.is_on_dedicated_capacity,
+                              profile_id=self.client.profile_id) for d in self.datasets() if d.is_refreshable]
+            self._graph = read_graph(self.client, targets, add_upstream=True)[0]
+        return self._graph
+
+    def upstream(self, name: str) -> list[Node]:
+        """What a dataset or dataflow of the workspace (name, case-insensitive, or id) reads directly: the dataflows,
+        and for a composite model the models; each :class:`~pbi_taskflow.engine.graph.Node` has ``item``
+        (``dataset``/``dataflow``), ``name``, ``id`` and ``workspace_name``."""
+        graph = self.lineage()
+        return graph.upstream_of(graph.find(name).key)
 
     def quota_remaining(self, dataset: str) -> int | None:
         """Refreshes left today for a dataset on shared capacity (8 per 24 h); None on dedicated capacity."""

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pbi_taskflow.cli.doctor_sources import check_profile, check_sources
+from pbi_taskflow.cli.doctor_sources import check_lineage, check_profile, check_sources
 from pbi_taskflow.client.models import parse_timestamp
 from pbi_taskflow.errors import AuthenticationError, ConfigurationError, PermissionDeniedError, PowerBIError
 
@@ -195,6 +195,7 @@ def _check_workspace(report: DoctorReport, client: PowerBIClient, ws: Workspace)
     if ws.is_on_dedicated_capacity:
         report.add("info", f"{ws.name!r} is on dedicated capacity: no daily limit on API refreshes; enhanced refresh "
                    "(tables) available")
+    check_lineage(report, client, ws, datasets)
     return datasets
 
 

@@ -2,7 +2,9 @@
 
 - the service principal profile the connection acts as (``profile_id``): does it exist and belong to the app;
 - per refreshable dataset, the pre-flight checks of a refresh task (:mod:`pbi_taskflow.engine.preflight`): each data
-  source bound to a gateway, the gateway online, credentials present; what cannot be checked is a warning.
+  source bound to a gateway, the gateway online, credentials present; what cannot be checked is a warning;
+- per workspace, the lineage graph a lineage-ordered refresh (``upstream="refresh"``) would follow: its datasets,
+  the dataflows they read and composite models, by depth; a cycle or unreadable lineage is a failure.
 """
 
 from __future__ import annotations
@@ -61,4 +63,33 @@ def check_sources(report: DoctorReport, client: PowerBIClient, ws: Workspace, ds
         report.add(LEVELS[source.verdict], f"{checked.name}: {source.text()}", source.fix)
 
 
-__all__ = ["check_profile", "check_sources"]
+def check_lineage(report: DoctorReport, client: PowerBIClient, ws: Workspace, datasets: list[Dataset]) -> None:
+    """Print the workspace's lineage graph by depth, when its datasets read dataflows or other models."""
+    from pbi_taskflow.client.models import Target
+    from pbi_taskflow.engine.lineage import read_graph
+    from pbi_taskflow.errors import LineageCycleError, LineageError
+
+    targets = [Target(ws.id, ws.name, d.id, d.name, on_dedicated_capacity=ws.is_on_dedicated_capacity,
+                      profile_id=client.profile_id) for d in datasets if d.is_refreshable]
+    if not targets:
+        return
+    try:
+        graph, _ = read_graph(client, targets, add_upstream=True)
+    except LineageCycleError as exc:
+        report.add("fail", f"lineage of {ws.name!r}: {exc}", "break the cycle: a dataflow must not read itself "
+                   "through others")
+        return
+    except (LineageError, PowerBIError) as exc:
+        report.add("warn", f"lineage of {ws.name!r} not read: {exc}")
+        return
+    if not any(graph.upstream_of(node.key) for node in graph):
+        report.add("info", f"lineage of {ws.name!r}: no dataset reads a dataflow or another model")
+        return
+    levels = len(graph.levels())
+    report.add("ok", f"lineage of {ws.name!r}: {len(graph)} item(s) in {levels} level(s); upstream='refresh' "
+               "refreshes them in this order:")
+    for line in graph.render():
+        report.add("info", f"  {line}")
+
+
+__all__ = ["check_lineage", "check_profile", "check_sources"]

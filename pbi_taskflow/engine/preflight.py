@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pbi_taskflow.client.models import Datasource, Target
+from pbi_taskflow.engine.lineage import reads_semantic_model
 from pbi_taskflow.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -156,7 +157,10 @@ def check_dataset(client: Any, target: Target) -> DatasetCheck:
         return done(SourceCheck(OK, None, "no data sources listed: nothing to check"))
     checks = []
     for source in sources:
-        if not source.bound:
+        if not source.bound and reads_semantic_model(source):
+            checks.append(SourceCheck(OK, source.label, "a Power BI semantic model (composite model): read inside Power "
+                                      "BI, no gateway needed"))
+        elif not source.bound:
             checks.append(SourceCheck(FAIL, source.label, "not bound to a gateway or cloud connection, so a refresh "
                                       "cannot reach it", FIX_NOT_BOUND))
         else:

@@ -234,3 +234,36 @@ def test_a_profile_is_checked_and_its_workspaces_listed(pbi_connection, emulator
     out = capsys.readouterr().out
     assert "[FAIL] profile 6d0f1a5e-0000-4000-8000-000000000000: no service principal profile of this app" in out
     assert "workspaces visible" not in out
+
+
+def test_doctor_prints_each_workspaces_lineage_graph_by_depth(pbi_connection, emulator, capsys):
+    """Datasets reading dataflows (and a composite model reading a model) are printed by depth, upstream first."""
+    _seed(emulator)
+    emulator.add_dataflow("Finance", "Raw Orders")
+    emulator.add_dataflow("Finance", "Sales ETL", upstream=["Raw Orders"])
+    emulator.link_dataset("Finance", "Sales", ["Sales ETL"])
+    emulator.add_dataset("Finance", "Sales Composite")
+    emulator.link_model("Sales Composite", ["Sales"])
+    assert main(["doctor", "--conn-id", pbi_connection]) == 0
+    out = capsys.readouterr().out
+    assert "lineage of 'Finance': 4 item(s) in 4 level(s)" in out
+    lines = [line.strip() for line in out.splitlines() if "depth " in line]
+    assert [line.split("depth ", 1)[1][:1] for line in lines] == ["0", "1", "2", "3"]
+    assert "dataflow 'Raw Orders'" in lines[0]
+    assert "dataset 'Sales' (Finance) <- dataflow 'Sales ETL'" in lines[2]
+    assert "<- dataset 'Sales'" in lines[3]
+    assert "lineage of 'Team': no dataset reads a dataflow or another model" in out
+    assert "Power BI semantic model (composite model)" in out  # its data source needs no gateway
+
+
+def test_doctor_fails_on_a_lineage_cycle(pbi_connection, emulator, capsys):
+    _seed(emulator)
+    emulator.add_dataflow("Finance", "A")
+    emulator.add_dataflow("Finance", "B", upstream=["A"])
+    emulator.link_dataflow("Finance", "A", ["B"])
+    emulator.link_dataset("Finance", "Sales", ["B"])
+    assert main(["doctor", "--conn-id", pbi_connection]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] lineage of 'Finance':" in out
+    assert "dataflow 'A'" in out
+    assert "dataflow 'B'" in out

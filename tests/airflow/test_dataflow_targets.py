@@ -44,6 +44,9 @@ def test_a_dataflow_and_a_dataset_in_one_return_value_are_each_refreshed_once(
     logs = result.logs("refresh")
     assert "Sales ETL" in logs
     assert "Completed" in logs
+    uris = {e["uri"] for e in result.asset_events}
+    assert f"powerbi://{flow['workspace_id'].lower()}/dataflows/{flow['dataset_id'].lower()}" in uris
+    assert f"powerbi://{flow['workspace_id'].lower()}/{records['Revenue']['dataset_id'].lower()}" in uris
 
 
 def test_a_failed_dataflow_fails_the_task_naming_it(etl: Any, make_dag: Any, run_dag: Any) -> None:

@@ -22,25 +22,26 @@ import json
 import os
 
 from airflow.sdk import dag
-from pbi_taskflow import powerbi_refresh
+from pbi_taskflow import Dataflow, powerbi_refresh
 
 
 def test_refresh(emulator, pbi_connection, run_dag):
     finance = emulator.add_workspace("Finance")
     sales = emulator.add_dataset("Finance", "Sales", duration=0.2)
     emulator.add_dataset("Finance", "Stock", duration=0.2, outcome="Failed")
+    flow = emulator.add_dataflow("Finance", "Sales ETL", duration=0.2)
 
     @dag(dag_id="ol_refresh", schedule=None)
     def lineage():
         @powerbi_refresh(workspace="Finance", poll_interval=0.1, fail_policy="all")
         def refresh():
-            return ["Sales", "Stock"]
+            return ["Sales", "Stock", Dataflow("Sales ETL")]
 
         refresh()
 
     assert run_dag(lineage()).state == "success"
     with open(os.environ["IDS_FILE"], "w") as ids:
-        json.dump({"workspace": finance["id"], "dataset": sales["id"]}, ids)
+        json.dump({"workspace": finance["id"], "dataset": sales["id"], "dataflow": flow["id"]}, ids)
 '''
 
 
@@ -49,7 +50,8 @@ def _events(path: Path) -> list[dict]:
 
 
 def test_complete_event_lists_the_refreshed_models_as_outputs(tmp_path: Path) -> None:
-    """The COMPLETE event of the refresh task has one output per completed model, none for the failed one."""
+    """The COMPLETE event of the refresh task has one output per completed model and dataflow, none for the failed
+    model."""
     (tmp_path / "test_lineage.py").write_text(textwrap.dedent(PROJECT_TEST))
     (tmp_path / "pytest.ini").write_text("[pytest]\npbi_taskflow_isolate = true\n")
     events_file, ids_file = tmp_path / "openlineage.jsonl", tmp_path / "ids.json"
@@ -69,7 +71,8 @@ def test_complete_event_lists_the_refreshed_models_as_outputs(tmp_path: Path) ->
     task_events = [e for e in _events(events_file) if e["job"]["name"] == "ol_refresh.refresh"]
     assert [e["eventType"] for e in task_events] == ["START", "COMPLETE"]
     complete = task_events[-1]
-    assert [(o["namespace"], o["name"]) for o in complete["outputs"]] == [
-        (f"powerbi://{ids['workspace'].lower()}", ids["dataset"].lower())
-    ]
+    assert sorted((o["namespace"], o["name"]) for o in complete["outputs"]) == sorted([
+        (f"powerbi://{ids['workspace'].lower()}", ids["dataset"].lower()),
+        (f"powerbi://{ids['workspace'].lower()}", f"dataflows/{ids['dataflow'].lower()}"),
+    ])
     assert task_events[0]["outputs"] == []  # nothing is refreshed yet when the task starts

@@ -388,42 +388,9 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         self, context: Any, run: RefreshRun, ledger: Any, *, timed_out: bool = False, started_only: bool = False,
         waiter: Any = None,
     ) -> list[dict[str, Any]]:
-        from pbi_taskflow.airflow.report import report
-        from pbi_taskflow.engine.run import RefreshRun
+        from pbi_taskflow.airflow.report import finish
 
-        if timed_out and waiter is not None:
-            self.log.info("The task's timeout of %.0f s passed: reading the status of every unfinished refresh once "
-                          "more.", self.policy.timeout or 0.0)
-            waiter.final_check()  # only a refresh still running at the deadline is TimedOut
-            timed_out = not (run.done or (started_only and not run.pending and not run.probes))
-        if timed_out:
-            waited = self.policy.timeout or 0.0
-            client = self._client()
-            running = run.time_out(client.result_from, waited)
-            if self.policy.cancel_on_timeout and running:
-                self._run_state = RefreshRun(active={h.refresh_id: h.to_dict() for h in running})
-                self._cancel(self._run_state)
-        if started_only:
-            client = self._client()
-            from pbi_taskflow.client.models import RefreshState, RefreshStatus
-
-            for handle in run.handles():
-                run.results.append(client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED)).to_dict())
-            run.active.clear()
-        self._run_state = None
-        results = run.final_results()
-        from pbi_taskflow.airflow.report import verdict
-
-        if timed_out or verdict(results, self.policy.fail_policy):
-            # the task fails: a retry in this DAG run refreshes only what did not complete
-            ledger.save(RefreshRun(completed=run.carried_over(self._attempt(context)), max_tries=self._max_tries(context),
-                                   profile_id=run.profile_id))
-        else:
-            ledger.clear()
-        earlier = run.reused_results()
-        self._last_results = [*results, *(r for _, r in earlier)]  # OpenLineage outputs include carried-over ones
-        return report(self, context, results, timed_out=timed_out, waited=self.policy.timeout, started_only=started_only,
-                      earlier=earlier)
+        return finish(self, context, run, ledger, timed_out=timed_out, started_only=started_only, waiter=waiter)
 
     def on_kill(self) -> None:
         """Stop waiting; when a person stopped the task, cancel the refreshes it started (``cancel_on_kill``).

@@ -89,4 +89,51 @@ def report(
     return records
 
 
-__all__ = ["failure_message", "report", "verdict"]
+def finish(
+    op: Any, context: Any, run: Any, ledger: Any, *, timed_out: bool = False, started_only: bool = False,
+    waiter: Any = None,
+) -> list[dict[str, Any]]:
+    """End refresh task ``op``'s run: time out what still runs (after one last look), record what a retry needs,
+    then :func:`report`.
+
+    :param run: the task's :class:`~pbi_taskflow.engine.run.RefreshRun`.
+    :param ledger: where the run is recorded between tries (:class:`~pbi_taskflow.airflow.ledger.Ledger`).
+    :param timed_out: the task's ``timeout`` passed.
+    :param started_only: ``wait=False``: the refreshes were started, not waited for.
+    :param waiter: the waiter, for the last status read at the deadline.
+    """
+    from pbi_taskflow.client.models import RefreshState
+    from pbi_taskflow.engine.run import RefreshRun
+
+    if timed_out and waiter is not None:
+        op.log.info("The task's timeout of %.0f s passed: reading the status of every unfinished refresh once "
+                    "more.", op.policy.timeout or 0.0)
+        waiter.final_check()  # only a refresh still running at the deadline is TimedOut
+        timed_out = not (run.done or (started_only and not run.pending and not run.probes))
+    if timed_out:
+        waited = op.policy.timeout or 0.0
+        client = op._client()
+        running = run.time_out(client.result_from, waited)
+        if op.policy.cancel_on_timeout and running:
+            op._run_state = RefreshRun(active={h.refresh_id: h.to_dict() for h in running})
+            op._cancel(op._run_state)
+    if started_only:
+        client = op._client()
+        for handle in run.handles():
+            run.results.append(client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED)).to_dict())
+        run.active.clear()
+    op._run_state = None
+    results = run.final_results()
+    if timed_out or verdict(results, op.policy.fail_policy):
+        # the task fails: a retry in this DAG run refreshes only what did not complete
+        ledger.save(RefreshRun(completed=run.carried_over(op._attempt(context)), max_tries=op._max_tries(context),
+                               profile_id=run.profile_id))
+    else:
+        ledger.clear()
+    earlier = run.reused_results()
+    op._last_results = [*results, *(r for _, r in earlier)]  # OpenLineage outputs include carried-over ones
+    return report(op, context, results, timed_out=timed_out, waited=op.policy.timeout, started_only=started_only,
+                  earlier=earlier)
+
+
+__all__ = ["failure_message", "finish", "report", "verdict"]

@@ -115,10 +115,13 @@ def _no_retry(exc: object) -> bool:
 
 
 def _dataset(result: RefreshResult) -> dict[str, Any]:
+    """The facts of one item; a dataflow's ``dataset`` (its name, as alerts show it) says ``(dataflow)``."""
+    name = result.dataset_name or result.dataset_id
     return {
         "workspace": result.workspace_name or result.workspace_id,
         "workspace_id": result.workspace_id,
-        "dataset": result.dataset_name or result.dataset_id,
+        "dataset": f"{name} (dataflow)" if result.kind == "dataflow" else name,
+        "item": result.noun,
         "dataset_id": result.dataset_id,
         "status": result.status.value,
         "failed": not result.succeeded,

@@ -198,3 +198,24 @@ def test_a_lineage_cycle_fails_the_task_before_any_refresh(chain: Any, make_dag:
     assert "LineageCycleError" in result.logs("refresh")
     assert not _posts(chain, "dataflow_refresh")
     assert not _posts(chain, "refresh_post")
+
+
+def test_min_interval_skips_a_dataflow_refreshed_moments_ago(etl: Any, make_dag: Any, run_dag: Any) -> None:
+    etl.add_dataflow_history("Sales ETL", ago=60.0, duration=30.0)
+    result = run_dag(_single("df_min_interval", make_dag, [Dataflow("Sales ETL"), "Revenue"],
+                             min_interval=dt.timedelta(hours=1)))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert (records["Sales ETL"]["kind"], records["Sales ETL"]["status"]) == ("dataflow", "Skipped")
+    assert "less than min_interval" in records["Sales ETL"]["reason"]
+    assert not _posts(etl, "dataflow_refresh")
+
+
+def test_max_concurrency_counts_dataflows_waiting_for_their_transaction(etl: Any, make_dag: Any, run_dag: Any) -> None:
+    """With one slot, the dataset's refresh starts only after the dataflow's transaction ended."""
+    etl.set_dataflow_refresh("Sales ETL", duration=1.0)
+    result = run_dag(_single("df_slots", make_dag, [Dataflow("Sales ETL"), "Revenue"], max_concurrency=1))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    post = _first(etl, "refresh_post", records["Revenue"]["dataset_id"])
+    assert post.time.isoformat() >= records["Sales ETL"]["end"]

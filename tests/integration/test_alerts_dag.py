@@ -89,7 +89,7 @@ def test_failing_refresh_alerts_every_channel_once(emulator: Any, pbi_connection
     card = teams.delivered[0].json["attachments"][0]["content"]
     card_text = json.dumps(card)
     for expected in ("Finance / Sales", "ModelRefreshFailed", ERROR, "alerts_failing",
-                     "refresh_finance", "Open task log in Airflow", "Open dataset in Power BI"):
+                     "refresh_finance", "Open task log in Airflow", "Open in Power BI"):
         assert expected in card_text, expected
     slack_text = json.dumps(slack.delivered[0].json)
     assert "ModelRefreshFailed" in slack_text

@@ -126,3 +126,12 @@ def test_failed_datasets_come_first() -> None:
     """Datasets are listed failed first, so a shortened list in a chat message still shows the failures."""
     exc = RefreshFailedError("x", results=[_result("A", RefreshStatus.COMPLETED), _result("B", RefreshStatus.FAILED)])
     assert [d["dataset"] for d in build_facts({"exception": exc, "ti": StubTI(state="failed")})["datasets"]] == ["B", "A"]
+
+
+def test_a_dataflow_is_named_as_one_in_alert_facts() -> None:
+    """Alerts list a failed dataflow as "<name> (dataflow)" with item "dataflow", so no template calls it a dataset."""
+    flow = {**_result("Sales ETL", RefreshStatus.FAILED), "kind": "dataflow"}
+    facts = build_facts({"ti": StubTI(state="failed", xcom=[flow, _result("Sales", RefreshStatus.COMPLETED)])})
+    first, second = facts["datasets"]
+    assert (first["dataset"], first["item"], first["failed"]) == ("Sales ETL (dataflow)", "dataflow", True)
+    assert (second["dataset"], second["item"]) == ("Sales", "dataset")

@@ -17,7 +17,7 @@ SUMMARY: list[str] = []
 
 
 class Tally:
-    """Scenarios run, faults applied by kind, process events by kind, violations."""
+    """Scenarios run, faults applied by kind, process events by kind, dataflow and lineage shapes, violations."""
 
     def __init__(self) -> None:
         self.scenarios = 0
@@ -26,6 +26,7 @@ class Tally:
         self.violations = 0
         self.seconds = 0.0
         self.excluded: Counter[str] = Counter()
+        self.shapes: Counter[str] = Counter()
 
     def add(self, outcome: Outcome) -> None:
         self.scenarios += 1
@@ -33,6 +34,7 @@ class Tally:
         self.events.update(outcome.events)
         self.violations += len(outcome.violations)
         self.seconds += outcome.seconds
+        self.shapes.update(outcome.shape)
 
     def line(self, seed: int) -> str:
         def kinds(counter: Counter[str]) -> str:
@@ -40,7 +42,9 @@ class Tally:
 
         excluded = f"; left out as known open: {kinds(self.excluded)}" if self.excluded else ""
         return (f"fault campaign (seed {seed}): {self.scenarios} scenarios in {self.seconds:.0f} s; faults injected: "
-                f"{kinds(self.faults)}; process events: {kinds(self.events)}{excluded}; "
+                f"{kinds(self.faults)}; process events: {kinds(self.events)}; with dataflows: "
+                f"{self.shapes['dataflows']} ({kinds(self.shapes - Counter(dataflows=self.shapes['dataflows']))})"
+                f"{excluded}; "
                 f"violations: {self.violations}")
 
 

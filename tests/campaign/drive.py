@@ -4,7 +4,8 @@ The task is a DAG built with ``@powerbi_refresh`` and run with ``run_dag`` (Airf
 on SQLite, MSAL over TLS against the emulator). Process events are simulated where the code under
 test cannot tell the difference:
 
-- ``crash_before_post``: the worker dies (``SystemExit``) as it is about to send a refresh POST;
+- ``crash_before_post``: the worker dies (``SystemExit``) as it is about to send a refresh POST (a dataset's or a
+  dataflow's);
 - ``crash_after_post``: it dies after Power BI answered a POST, before the task recorded the refresh;
 - ``crash_mid_wait``: it dies after a status read of a running refresh;
 - ``triggerer_restart``: the trigger runs a while, is dropped, and a new one is built from the kwargs the
@@ -14,6 +15,11 @@ test cannot tell the difference:
 - ``person_kill``: the task instance is set to ``failed`` in the metadata DB (what the UI and the REST
   API do), then ``on_kill()`` runs and the process ends;
 - ``clear``: after the DAG run, the task is cleared with Airflow's ``clear_task_instances`` and run again.
+
+A ``race`` / ``race_drop`` fault on ``dataflow_refresh`` is played here too: just before the task's refresh POST
+of a dataflow (the one the fault names, or any), another caller's transaction starts
+(``start_external_dataflow_refresh``), so Power BI refuses the POST as "already executing"; with ``race_drop`` the
+POST's connection is also dropped unanswered, so the task cannot tell whose transaction it sees.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 from unittest import mock
 
 from campaign.scenarios import Scenario
+from pbi_taskflow.emulator.dataflows import DATAFLOW_ENDPOINTS
 from pbi_taskflow.testing.invariants import TaskObservation, Violation, check, texts_of
 
 WORKSPACE = "Campaign"
@@ -51,12 +58,18 @@ class Outcome:
     events: list[str]
     state: str | None
     seconds: float = 0.0
+    #: what the scenario had: ``dataflows``, ``upstream=order`` ... (for the campaign's summary)
+    shape: list[str] = dataclasses.field(default_factory=list)
 
 
 class _Events:
     """The process events of one scenario, as patches on the task's code; records which ones fired."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, emulator: Any = None) -> None:
+        self.emulator = emulator
+        self.races = [dict(f) for f in scenario.faults if f["endpoint"] == "dataflow_refresh"
+                      and f["fault"] in ("race", "race_drop")]
+        self.raced: Counter[str] = Counter()
         self.wanted = set(scenario.events)
         self.fired: list[str] = []
         self.operator: Any = None
@@ -69,6 +82,21 @@ class _Events:
             return True
         return False
 
+    def race(self, dataflow: str) -> None:
+        """Another caller's transaction of ``dataflow`` starts just before the task's refresh POST (a queued race)."""
+        race = next((r for r in self.races if r.get("count", 1) > 0 and r.get("dataflow") in (None, dataflow)), None)
+        if race is None or self.emulator is None:
+            return
+        race["count"] = race.get("count", 1) - 1
+        try:
+            self.emulator.start_external_dataflow_refresh(dataflow, duration=race["duration"],
+                                                          refresh_type=race["refresh_type"])
+        except ValueError:
+            return  # a transaction of the dataflow runs already: Power BI refuses the POST anyway
+        if race["fault"] == "race_drop":
+            self.emulator.inject("dataflow_refresh", "drop", count=1)
+        self.raced[f"{race['fault']}@dataflow"] += 1
+
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
         from pbi_taskflow.airflow.ledger import Ledger
@@ -80,6 +108,7 @@ class _Events:
         events = self
         execute, trigger_refresh, save, poll = (PowerBIRefreshOperator.execute, PowerBIClient.trigger_refresh,
                                                 Ledger.save, Waiter.poll)
+        start_dataflow = PowerBIClient.start_dataflow
         trigger_run = PowerBIRefreshTrigger.run
 
         def execute_spy(op: Any, context: Any) -> Any:
@@ -92,6 +121,14 @@ class _Events:
             handle = trigger_refresh(client, target)
             events.just_started = True
             return handle
+
+        def start_dataflow_spy(client: Any, target: Any) -> Any:
+            if events.fire("crash_before_post"):
+                raise SystemExit("worker lost before the refresh POST")
+            events.race(target.dataset_name)
+            requested = start_dataflow(client, target)
+            events.just_started = True
+            return requested
 
         def save_spy(ledger: Any, run: Any, **kwargs: Any) -> None:
             if events.just_started:
@@ -130,6 +167,7 @@ class _Events:
 
         with mock.patch.object(PowerBIRefreshOperator, "execute", execute_spy), \
                 mock.patch.object(PowerBIClient, "trigger_refresh", trigger_refresh_spy), \
+                mock.patch.object(PowerBIClient, "start_dataflow", start_dataflow_spy), \
                 mock.patch.object(Ledger, "save", save_spy), mock.patch.object(Waiter, "poll", poll_spy), \
                 mock.patch.object(PowerBIRefreshTrigger, "run", trigger_run_spy):
             yield
@@ -178,13 +216,18 @@ def _mark_failed(dag_id: str) -> None:
 
 
 def _selection(scenario: Scenario) -> list[Any]:
-    from pbi_taskflow import Refresh
+    """The datasets, then the selected dataflows (after what reads them: a lineage order must come from the graph)."""
+    from pbi_taskflow import Dataflow, Refresh
 
     out: list[Any] = []
     for index in range(len(scenario.datasets)):
         ds = scenario.dataset(index)
         out.append(Refresh(ds["name"], type="Full") if ds["enhanced"] else ds["name"])
-    return out
+    return out + [Dataflow(df["name"]) for df in _dataflows(scenario) if df["selected"]]
+
+
+def _dataflows(scenario: Scenario) -> list[dict[str, Any]]:
+    return [scenario.dataflow(index) for index in range(len(scenario.dataflows))]
 
 
 def build_dag(scenario: Scenario, dag_id: str) -> Any:
@@ -203,6 +246,8 @@ def build_dag(scenario: Scenario, dag_id: str) -> Any:
     }
     if opt("max_concurrency") is not None:
         kwargs["max_concurrency"] = opt("max_concurrency")
+    if opt("upstream") != "ignore":
+        kwargs["upstream"] = opt("upstream")
     with DAG(dag_id, schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), catchup=False) as dag:
 
         @powerbi_refresh(task_id="refresh", workspace=WORKSPACE, **kwargs)
@@ -217,17 +262,27 @@ def build_dag(scenario: Scenario, dag_id: str) -> Any:
 
 
 def seed_emulator(emulator: Any, scenario: Scenario) -> Counter[str]:
-    """The scenario's workspace, datasets, running foreign refreshes and faults; returns the faults by kind."""
+    """The scenario's workspace, dataflows, datasets, lineage links, running foreign refreshes and faults (the
+    dataflow races are played by :class:`_Events`); returns the faults by kind."""
     emulator.reset()
     emulator.add_workspace(WORKSPACE)
+    for df in _dataflows(scenario):
+        emulator.add_dataflow(WORKSPACE, df["name"], duration=df["duration"], outcome=df["outcome"],
+                              upstream=df["upstream"])
+        if df["busy"]:
+            emulator.start_external_dataflow_refresh(df["name"], duration=df["busy"], refresh_type="Scheduled")
     for index in range(len(scenario.datasets)):
         ds = scenario.dataset(index)
         emulator.add_dataset(WORKSPACE, ds["name"], duration=ds["duration"], outcome=ds["outcome"],
                              history_lag=ds["history_lag"], details_lag=ds["details_lag"])
         if ds["busy"]:
             emulator.start_external_refresh(ds["name"], duration=ds["busy"], outcome="Completed")
+        if ds["reads"]:
+            emulator.link_dataset(WORKSPACE, ds["name"], ds["reads"])
     injected: Counter[str] = Counter()
     for fault in scenario.faults:
+        if fault["endpoint"] == "dataflow_refresh" and fault["fault"] in ("race", "race_drop"):
+            continue
         spec = dict(fault)
         emulator.inject(spec.pop("endpoint"), spec.pop("fault"), **spec)
     return injected
@@ -276,7 +331,7 @@ def run_scenario(emulator: Any, scenario: Scenario, run_dag: Any) -> Outcome:
     seed_emulator(emulator, scenario)
     dag_id = f"campaign_{next(_dag_ids)}"
     dag = build_dag(scenario, dag_id)
-    events = _Events(scenario)
+    events = _Events(scenario, emulator)
     events.dag_id = dag_id
     epoch = emulator.clock()
     with events.patched(), mock.patch("pbi_taskflow.client.base.APPEARANCE_GRACE", GRACE):
@@ -297,7 +352,11 @@ def run_scenario(emulator: Any, scenario: Scenario, run_dag: Any) -> Outcome:
         if_running=opt("if_running"), wait=opt("wait"), timeout=opt("timeout"),
         cancel_on_kill=opt("cancel_on_kill"), cancel_on_timeout=opt("cancel_on_timeout"),
         killed="person_kill" in events.fired, epoch=epoch,
+        dataflows=[df["name"] for df in _dataflows(scenario) if df["selected"]], upstream=opt("upstream"),
     )
     violations = check(emulator, observation)
-    applied = Counter(r.fault for r in emulator.requests if r.fault)
-    return Outcome(violations, applied, list(events.fired), state, time.monotonic() - started)
+    applied = Counter(f"{r.fault}@dataflow" if r.endpoint in DATAFLOW_ENDPOINTS else r.fault
+                      for r in emulator.requests if r.fault)
+    applied.update(events.raced)
+    shape = (["dataflows", f"upstream={opt('upstream')}"] if scenario.dataflows else [])
+    return Outcome(violations, applied, list(events.fired), state, time.monotonic() - started, shape)

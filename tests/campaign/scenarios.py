@@ -1,7 +1,8 @@
 """Random fault scenarios for the refresh task, from a seed, and their shrinking.
 
-A :class:`Scenario` is plain data (a dict literal reproduces it): the datasets and how their refreshes
-behave, the task's options, the emulator faults, and the process events (crashes, restarts, kills,
+A :class:`Scenario` is plain data (a dict literal reproduces it): the datasets and dataflows and how their
+refreshes behave, the lineage links between them (a dataset's ``reads``, a dataflow's ``upstream``), the task's
+options (``upstream`` among them), the emulator faults, and the process events (crashes, restarts, kills,
 clears). :func:`generate` draws one from a ``random.Random``; :func:`shrink` removes and simplifies
 parts while the scenario still breaks the same invariant (greedy delta debugging over its parts).
 
@@ -26,10 +27,19 @@ EVENTS = ("crash_before_post", "crash_after_post", "crash_mid_wait", "triggerer_
 CRASHES = ("crash_before_post", "crash_after_post", "crash_mid_wait", "sigterm")
 DEFAULT_OPTIONS: dict[str, Any] = {"deferrable": False, "wait": True, "max_concurrency": None, "timeout": None,
                                    "fail_policy": "any", "if_running": "wait", "retries": 0, "cancel_on_kill": True,
-                                   "cancel_on_timeout": True, "poll": [0.05, 0.3]}
+                                   "cancel_on_timeout": True, "poll": [0.05, 0.3],
+                                   "upstream": "ignore"}
 DEFAULT_DATASET: dict[str, Any] = {"duration": 0.2, "outcome": "Completed", "enhanced": False, "history_lag": 0.0,
-                                   "details_lag": 0.0, "busy": 0.0}
+                                   "details_lag": 0.0, "busy": 0.0, "reads": []}
+#: a dataflow: ``upstream`` names the dataflows it reads (earlier ones in the list); ``selected``: whether the task
+#: names it (an unselected one is refreshed only by ``upstream='refresh'``); ``busy``: a scheduled refresh runs
+DEFAULT_DATAFLOW: dict[str, Any] = {"duration": 0.2, "outcome": "Success", "busy": 0.0, "upstream": [],
+                                    "selected": True}
 NAMES = ["Sales", "Finance", "Stock", "Costs", "Revenue", "Payroll", "Orders", "Returns", "Budget", "Churn"]
+DATAFLOW_NAMES = ["Ingest ETL", "Clean ETL", "Model ETL"]
+DATAFLOW_OUTCOMES = [("Success", 75), ("Failed", 15), ("Cancelled", 10)]
+#: how often a scenario has dataflows (drawn after everything else, so the dataset-only draws stay as they were)
+DATAFLOW_SHARE = 0.25
 
 
 @dataclasses.dataclass
@@ -37,6 +47,7 @@ class Scenario:
     """One campaign scenario (see the module docstring); ``as_dict()`` is its reproducible literal."""
 
     datasets: list[dict[str, Any]]
+    dataflows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     faults: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     events: list[str] = dataclasses.field(default_factory=list)
@@ -48,8 +59,14 @@ class Scenario:
     def dataset(self, index: int) -> dict[str, Any]:
         return {**DEFAULT_DATASET, **self.datasets[index]}
 
+    def dataflow(self, index: int) -> dict[str, Any]:
+        return {**DEFAULT_DATAFLOW, **self.dataflows[index]}
+
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.dataflows:  # dataset-only literals stay as they were
+            del data["dataflows"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scenario:
@@ -59,7 +76,7 @@ class Scenario:
         return pprint.pformat(self.as_dict(), width=110, sort_dicts=False)
 
     def size(self) -> int:
-        return len(self.datasets) + len(self.faults) + len(self.events) + len(self.options)
+        return len(self.datasets) + len(self.dataflows) + len(self.faults) + len(self.events) + len(self.options)
 
 
 def _pick(rng: random.Random, weighted: list[tuple[Any, int]]) -> Any:
@@ -114,6 +131,65 @@ def _fault(rng: random.Random, names: list[str]) -> dict[str, Any]:
     if dataset_endpoint and rng.random() < 0.5:
         fault["dataset"] = rng.choice(names)
     return fault
+
+
+def _dataflow_fault(rng: random.Random, flows: list[str], ordered: bool) -> dict[str, Any]:
+    """A fault on a dataflow endpoint: the refresh POST (lost answer, 5xx, dropped connection, a race with another
+    caller's refresh), the transactions reads, the cancel, the listing and the lineage reads."""
+    kind = _pick(rng, [("throttle", 22), ("error5xx", 20), ("drop", 8), ("drop_after", 14), ("slow", 5),
+                       ("race", 12), ("race_drop", 10), ("error400", 3)])
+    if kind in ("race", "race_drop"):
+        fault: dict[str, Any] = {"endpoint": "dataflow_refresh", "fault": kind,
+                                 "refresh_type": rng.choice(["Scheduled", "OnDemand", "OnDemand"]),
+                                 "duration": _seconds(rng, 0.05, 0.4), "count": 1}
+        if rng.random() < 0.5:
+            fault["dataflow"] = rng.choice(flows)
+        return fault
+    if kind in ("drop_after", "error400"):
+        endpoint = "dataflow_refresh"
+    else:
+        endpoint = _pick(rng, [("dataflow_refresh", 35), ("dataflow_transactions", 40), ("dataflow_cancel", 5),
+                               ("dataflows", 8)] + ([("dataset_upstream_dataflows", 6),
+                                                     ("dataflow_upstream_dataflows", 6)] if ordered else []))
+    fault = {"endpoint": endpoint, "fault": "error" if kind.startswith("error") else kind}
+    if kind == "error5xx":
+        fault["status"] = rng.choice([500, 502, 503, 504])
+    if kind == "error400":
+        fault["status"] = 400
+    if kind == "throttle":
+        fault["retry_after"] = _seconds(rng, 0.05, 0.3)
+    if kind == "slow":
+        fault["delay"] = _seconds(rng, 0.05, 0.3)
+    fault["count"] = rng.choice([1, 1, 1, 2, 3])
+    return fault
+
+
+def _add_dataflows(rng: random.Random, scenario: Scenario) -> None:
+    """Give a scenario dataflows, lineage links (dataflow -> dataflow, dataflow -> dataset), maybe a lineage order
+    (``upstream``), and faults on the dataflow endpoints."""
+    flows = DATAFLOW_NAMES[:_pick(rng, [(1, 45), (2, 35), (3, 20)])]
+    for index, name in enumerate(flows):
+        df: dict[str, Any] = {"name": name, "duration": _seconds(rng, 0.05, 0.4)}
+        outcome = _pick(rng, DATAFLOW_OUTCOMES)
+        if outcome != "Success":
+            df["outcome"] = outcome
+        if index and rng.random() < 0.5:
+            df["upstream"] = [rng.choice(flows[:index])]
+        if rng.random() < 0.2:
+            df["selected"] = False
+        if rng.random() < 0.1:
+            df["busy"] = _seconds(rng, 0.1, 0.4)
+        scenario.dataflows.append(df)
+    for ds in scenario.datasets[:3]:
+        if rng.random() < 0.5:
+            ds["reads"] = [rng.choice(flows)]
+    upstream = _pick(rng, [("ignore", 30), ("order", 35), ("refresh", 35)])
+    if upstream != "ignore":
+        scenario.options["upstream"] = upstream
+    for _ in range(_pick(rng, [(0, 30), (1, 45), (2, 25)])):
+        scenario.faults.append(_dataflow_fault(rng, flows, upstream != "ignore"))
+    if scenario.family == "random":
+        scenario.family = "dataflows" if upstream == "ignore" else f"lineage_{upstream}"
 
 
 def _events(rng: random.Random, options: dict[str, Any]) -> list[str]:
@@ -184,6 +260,17 @@ def _valid(scenario: Scenario) -> Scenario:
     opts = scenario.options
     names = [d["name"] for d in scenario.datasets]
     scenario.faults = [f for f in scenario.faults if f.get("dataset") in (None, *names)]
+    flows: list[str] = []
+    for df in scenario.dataflows:  # a dataflow reads only dataflows before it: the graph has no cycle
+        if "upstream" in df:
+            df["upstream"] = [u for u in df["upstream"] if u in flows]
+        flows.append(df["name"])
+    for ds in scenario.datasets:
+        if "reads" in ds:
+            ds["reads"] = [u for u in ds["reads"] if u in flows]
+    scenario.faults = [f for f in scenario.faults if f.get("dataflow") in (None, *flows)]
+    if not opts.get("wait", True):  # without waiting, nothing starts after what it reads
+        opts.pop("upstream", None)
     if opts.get("deferrable"):
         scenario.events = [e for e in scenario.events if e not in ("crash_mid_wait", "sigterm")]
     else:
@@ -235,6 +322,8 @@ def generate(rng: random.Random) -> Scenario:
                         events=_events(rng, options))
     if rng.random() < 0.35:
         scenario.family = _focused(rng, scenario)
+    if rng.random() < DATAFLOW_SHARE:
+        _add_dataflows(rng, scenario)
     return _valid(scenario)
 
 
@@ -266,17 +355,24 @@ def _candidates(scenario: Scenario) -> Iterator[Scenario]:
             yield variant(lambda d, k=keep: d.update(datasets=copy.deepcopy(k)))
         for index in range(len(scenario.datasets)):
             yield variant(lambda d, i=index: d["datasets"].pop(i))
+    for index in range(len(scenario.dataflows)):
+        yield variant(lambda d, i=index: d["dataflows"].pop(i))
     for name in list(scenario.options):
         yield variant(lambda d, n=name: d["options"].pop(n))
+    for index, df in enumerate(scenario.dataflows):
+        for key in ("busy", "upstream", "selected", "outcome"):
+            if key in df:
+                yield variant(lambda d, i=index, k=key: d["dataflows"][i].pop(k))
     for index, ds in enumerate(scenario.datasets):
-        for key in ("busy", "history_lag", "details_lag", "enhanced", "outcome"):
+        for key in ("busy", "reads", "history_lag", "details_lag", "enhanced", "outcome"):
             if key in ds:
                 yield variant(lambda d, i=index, k=key: d["datasets"][i].pop(k))
     for index, fault in enumerate(scenario.faults):
         if fault.get("count", 1) > 1:
             yield variant(lambda d, i=index: d["faults"][i].update(count=1))
-        if "dataset" in fault:
-            yield variant(lambda d, i=index: d["faults"][i].pop("dataset"))
+        for key in ("dataset", "dataflow"):
+            if key in fault:
+                yield variant(lambda d, i=index, k=key: d["faults"][i].pop(k))
 
 
 def shrink(scenario: Scenario, still_fails: Callable[[Scenario], bool], budget: int = 40) -> Scenario:

@@ -49,6 +49,17 @@ CASES: dict[str, dict[str, Any]] = {
         "events": ["clear"]},
     "wait=False failures": {"datasets": [{"name": "Sales"}], "options": {"wait": False},
                             "faults": [{"endpoint": "refresh_post", "fault": "error", "status": 400, "count": 1}]},
+    "wait=False retry forgets the refreshes its failed try started": {
+        "datasets": [{"name": "Finance", "duration": 0.1, "outcome": "Failed"}, {"name": "Stock", "duration": 0.05}],
+        "options": {"wait": False, "max_concurrency": 1, "retries": 1}},
+    "an item skipped for its failed upstream counts as completed on retry": {
+        "datasets": [{"name": "Sales", "duration": 0.1, "reads": ["Ingest ETL"]}],
+        "dataflows": [{"name": "Ingest ETL", "duration": 0.1, "outcome": "Failed"}],
+        "options": {"retries": 1, "upstream": "order"}},
+    "wait=False reports an attached refresh as NotStarted": {
+        "datasets": [{"name": "Sales", "duration": 0.1}], "options": {"wait": False, "if_running": "attach"},
+        "faults": [{"endpoint": "refresh_post", "fault": "race", "refresh_type": "ViaApi", "duration": 0.3,
+                    "count": 1}]},
 }
 
 

@@ -9,6 +9,21 @@ behaviour, so tests both program outcomes and assert on calls::
         assert pbi_fake_client.get_refresh_state(handle).status == RefreshStatus.FAILED
         pbi_fake_client.trigger_refresh.assert_called_once()
 
+Dataflows and lineage too (:mod:`pbi_taskflow.testing.fake_dataflows`): a transaction is ``InProgress`` for the
+programmed number of state queries, then ends with the dataflow's outcome::
+
+    def test_sales_reads_a_dataflow(pbi_fake_client):
+        pbi_fake_client.add_dataflow("Ingest", "Sales ETL", polls=1, outcome="Failed")
+        pbi_fake_client.add_dataset("Finance", "Sales")
+        pbi_fake_client.link_dataset("Finance", "Sales", ["Sales ETL"])
+        target = pbi_fake_client.resolve(Dataflow("Sales ETL", "Ingest"))
+        pbi_fake_client.start_dataflow(target)
+        [transaction] = pbi_fake_client.refresh_history(target.workspace_id, target.dataset_id, item="dataflow")
+        handle = Handle(target.workspace_id, target.workspace_name, target.dataset_id, target.dataset_name,
+                        transaction.request_id, "dataflow", transaction.start or "")
+        assert pbi_fake_client.get_refresh_state(handle).status == RefreshStatus.IN_PROGRESS
+        assert pbi_fake_client.get_refresh_state(handle).status == RefreshStatus.FAILED
+
 For tests that need HTTP, MSAL and Airflow for real, use the ``emulator`` fixture instead.
 """
 
@@ -19,20 +34,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from pbi_taskflow.client import api
+from pbi_taskflow.client.clouds import Cloud, get_cloud
 from pbi_taskflow.client.models import (
+    Dataflow,
     Dataset,
     Handle,
     HistoryEntry,
     Refresh,
     RefreshOptions,
+    RefreshResult,
     RefreshState,
     RefreshStatus,
     Target,
     Workspace,
 )
 from pbi_taskflow.errors import ConfigurationError, NotFoundError, PowerBIError, RefreshAlreadyRunningError
+from pbi_taskflow.testing.fake_dataflows import DATAFLOW_METHODS, FakeDataflow, FakeDataflows
 
-__all__ = ["FakeDataset", "FakePowerBIClient"]
+__all__ = ["FakeDataflow", "FakeDataset", "FakePowerBIClient"]
 
 _METHODS = (
     "list_workspaces",
@@ -45,6 +65,8 @@ _METHODS = (
     "refresh_history",
     "running_refresh",
     "cancel_refresh",
+    "result_from",
+    *DATAFLOW_METHODS,
 )
 
 
@@ -72,7 +94,7 @@ class FakeDataset:
     running: dict[str, int] = field(default_factory=dict)
 
 
-class FakePowerBIClient:
+class FakePowerBIClient(FakeDataflows):
     """Programmable fake of the Power BI client; see the module docstring.
 
     :param mocker: the ``mocker`` fixture of pytest-mock.
@@ -83,6 +105,7 @@ class FakePowerBIClient:
         self.datasets: dict[str, FakeDataset] = {}
         self._errors: dict[str, list[BaseException]] = {}
         self._cancelled: set[str] = set()
+        self._init_dataflows()
         for name in _METHODS:
             impl = getattr(self, f"_{name}")
             setattr(self, name, mocker.MagicMock(name=f"PowerBIClient.{name}", side_effect=self._guarded(name, impl)))
@@ -169,8 +192,10 @@ class FakePowerBIClient:
         return self._dataset(self._workspace(workspace), dataset).dataset
 
     def _resolve(
-        self, refresh: Refresh, default_workspace: str | None = None, defaults: RefreshOptions | None = None
+        self, refresh: Refresh | Dataflow, default_workspace: str | None = None, defaults: RefreshOptions | None = None
     ) -> Target:
+        if isinstance(refresh, Dataflow):
+            return self._resolve_dataflow(refresh, default_workspace)
         workspace = refresh.workspace or default_workspace
         if not workspace:
             msg = f"No workspace given for dataset {refresh.dataset!r}: set workspace= on the refresh"
@@ -194,6 +219,8 @@ class FakePowerBIClient:
                       kind, _now())
 
     def _get_refresh_state(self, handle: Handle) -> RefreshState:
+        if handle.kind == "dataflow":
+            return self._dataflow_state(handle)
         fake = self.datasets[handle.dataset_id]
         entry = next((e for e in fake.history if e.request_id == handle.refresh_id), None)
         start = entry.start if entry is not None else handle.requested_at
@@ -217,16 +244,27 @@ class FakePowerBIClient:
 
     def _refresh_history(self, workspace_id: str, dataset_id: str, top: int = 60, *, _names: Any = None,
                          item: str = "dataset") -> list[HistoryEntry]:
+        if item == "dataflow":
+            return self._dataflow_history(workspace_id, dataset_id)
         fake = self._dataset(self._workspace(workspace_id), dataset_id)
         return list(fake.history[:top])
 
     def _running_refresh(self, workspace_id: str, dataset_id: str, item: str = "dataset") -> HistoryEntry | None:
+        if item == "dataflow":
+            return next((e for e in self._dataflow_history(workspace_id, dataset_id) if not e.status.is_terminal), None)
         fake = self._dataset(self._workspace(workspace_id), dataset_id)
         return next((e for e in fake.history if e.request_id in fake.running), None)
 
     def _cancel_refresh(self, handle: Handle) -> None:
+        if handle.kind == "dataflow":
+            self._cancel_dataflow(handle)
+            return
         fake = self.datasets[handle.dataset_id]
         if fake.running.pop(handle.refresh_id, None) is None:
             raise PowerBIError(f"refresh {handle.refresh_id} is not running", dataset=handle.dataset_name)
         fake.running[handle.refresh_id] = 0
         self._cancelled.add(handle.refresh_id)
+
+    def _result_from(self, handle: Handle, state: RefreshState, cloud: Cloud | None = None,
+                     **extra: Any) -> RefreshResult:
+        return api.result_from(handle, state, cloud or get_cloud("public"), **extra)

@@ -191,18 +191,30 @@ def _workspace(a: dict[str, str]) -> list[str]:
 
 
 def _datasets(a: dict[str, str]) -> list[str]:
-    datasets = [d.strip() for d in a["datasets"].split(",")]
-    if not any(datasets):
+    if not any(d.strip() for d in a["datasets"].split(",")):
         return ["datasets: give at least one dataset name or id, comma-separated"]
-    if not all(datasets):
-        return [f"datasets {a['datasets']!r}: an entry is empty (check the commas)"]
+    return _names_list(a, "datasets", "dataset")
+
+
+def _names_list(a: dict[str, str], key: str, kind: str) -> list[str]:
+    """Problems of a comma-separated answer of names or ids: empty entries, duplicates, malformed ids."""
+    names = [d.strip() for d in a[key].split(",")]
+    if not all(names):
+        return [f"{key} {a[key]!r}: an entry is empty (check the commas)"]
     errors = []
-    lowered = [d.lower() for d in datasets]
+    lowered = [d.lower() for d in names]
     duplicates = sorted({d for d in lowered if lowered.count(d) > 1})
     if duplicates:
-        errors.append(f"datasets: {duplicates} listed more than once")
-    errors.extend(p for p in (id_error(d, "dataset") for d in datasets) if p)
+        errors.append(f"{key}: {duplicates} listed more than once")
+    errors.extend(p for p in (id_error(d, kind) for d in names) if p)
     return errors
+
+
+def _upstream_dataflows(a: dict[str, str]) -> list[str]:
+    text = a.get("upstream_dataflows", "").strip()
+    if not text:
+        return []  # no chain: only the datasets are refreshed
+    return _names_list(a, "upstream_dataflows", "dataflow")
 
 
 def _conn_id(a: dict[str, str]) -> list[str]:
@@ -245,6 +257,7 @@ CHECKS = {
     "schedule": _schedule,
     "workspace": _workspace,
     "datasets": _datasets,
+    "upstream_dataflows": _upstream_dataflows,
     "conn_id": _conn_id,
     "auth_method": _choice("auth_method"),
     "alert_channel": _choice("alert_channel"),

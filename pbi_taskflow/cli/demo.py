@@ -1,9 +1,11 @@
 """``pbi-taskflow demo`` (``make demo``): the whole product in about a minute, offline.
 
-1. start the HTTPS Power BI + Entra ID emulator and a loopback Teams webhook;
-2. scaffold a DAG project from the bundled template into a temporary folder;
+1. start the HTTPS Power BI + Entra ID emulator and a loopback Teams webhook; one dataset reads a dataflow;
+2. scaffold a DAG project from the bundled template into a temporary folder (its refresh task uses
+   ``upstream="refresh"``, so the dataflow refreshes first);
 3. run the DAG on an embedded SQLite Airflow (temporary ``AIRFLOW_HOME``) and show its progress;
-4. print the per-dataset results;
+4. print the results by lineage depth and check the chain ran in order (the dataflow's refresh ended before
+   its dataset's refresh was requested);
 5. run it again with one dataset failing and show the alert the webhook received;
 6. clean up.
 """
@@ -26,6 +28,10 @@ __all__ = ["run_demo"]
 WORKSPACE = "Finance"
 DATASETS = {"Sales": 3.0, "Inventory": 2.0, "Marketing": 4.0}  # name -> emulated refresh duration (s)
 FAILING = "Inventory"
+#: the dataflow -> dataset chain: DATAFLOW (emulated refresh duration DATAFLOW_DURATION s) feeds CHAINED
+DATAFLOW = "Sales ETL"
+DATAFLOW_DURATION = 2.0
+CHAINED = "Sales"
 DAG_ID = "demo_sales_refresh"
 ALERT_CONN = "teams_alerts"
 
@@ -96,21 +102,44 @@ def _compact(message: str) -> str:
 
 
 def _results_table(results: list[dict[str, Any]]) -> Any:
+    """The task's results; after a lineage-ordered refresh, by depth (upstream dataflows first) with a depth column."""
     from rich.table import Table
 
     from pbi_taskflow.observability.status_log import display_status
 
-    table = Table(title="Per-dataset results")
-    for column in ("workspace", "dataset", "status", "duration", "refresh id", "error"):
+    ordered = any(r.get("depth") is not None for r in results)
+    if ordered:
+        results = sorted(results, key=lambda r: -1 if r.get("depth") is None else r["depth"])
+    table = Table(title="Results by lineage depth" if ordered else "Per-dataset results")
+    for column in (("depth",) if ordered else ()) + ("workspace", "item", "status", "duration", "refresh id", "error"):
         table.add_column(column)
     for r in results:
         status = display_status(str(r.get("status")))
         colour = "green" if status == "Completed" else "red"
         duration = r.get("duration_s")
-        table.add_row(str(r.get("workspace_name")), str(r.get("dataset_name")), f"[{colour}]{status}[/{colour}]",
+        name = str(r.get("dataset_name")) + (" (dataflow)" if r.get("kind") == "dataflow" else "")
+        depth = [str(r["depth"]) if r.get("depth") is not None else "-"] if ordered else []
+        table.add_row(*depth, str(r.get("workspace_name")), name, f"[{colour}]{status}[/{colour}]",
                       f"{duration:.1f} s" if isinstance(duration, (int, float)) else "-",
                       str(r.get("refresh_id") or "-"), str(r.get("error_code") or ""))
     return table
+
+
+def chain_order(emu: Any, results: list[dict[str, Any]], dataflow: str = DATAFLOW,
+                dataset: str = CHAINED) -> tuple[bool, str]:
+    """Whether the dataflow's refresh ended before the refresh of the dataset reading it was requested, and a line
+    saying when each happened (emulated time, ISO 8601), from the emulator's dataflow transactions and request log.
+    """
+    transactions = emu.dataflow(dataflow).transactions
+    [dataset_id] = [r["dataset_id"] for r in results if r.get("kind") != "dataflow" and r.get("dataset_name") == dataset]
+    posts = [r.time for r in emu.requests
+             if r.endpoint == "refresh_post" and r.status == 202 and dataset_id.lower() in r.path.lower()]
+    if len(transactions) != 1 or len(posts) != 1:
+        return False, (f"expected one refresh of dataflow {dataflow!r} and one refresh request of dataset "
+                       f"{dataset!r}, found {len(transactions)} and {len(posts)}")
+    ended, posted = transactions[0].end, posts[0]
+    when = f"dataflow {dataflow!r} ended {ended.isoformat()}, {dataset!r} requested {posted.isoformat()}"
+    return ended <= posted, when
 
 
 def _show_errors(console: Any, result: Any) -> None:
@@ -197,9 +226,12 @@ def _run(console: Any, workdir: Path) -> int:
     with Emulator(port=0) as emu, WebhookReceiver() as webhook:
         console.print(f"1. Emulator of Power BI and Entra ID on {emu.url}; Teams webhook stand-in on {webhook.url}")
         emu.add_workspace(WORKSPACE)
+        emu.add_dataflow(WORKSPACE, DATAFLOW, duration=DATAFLOW_DURATION)
         for name, duration in DATASETS.items():
             emu.add_dataset(WORKSPACE, name, duration=duration)
-        console.print(f"   workspace {WORKSPACE!r} with datasets {', '.join(DATASETS)}")
+        emu.link_dataset(WORKSPACE, CHAINED, [DATAFLOW])
+        console.print(f"   workspace {WORKSPACE!r} with datasets {', '.join(DATASETS)}; "
+                      f"{CHAINED!r} reads dataflow {DATAFLOW!r}")
 
         project = generate(
             workdir,
@@ -212,6 +244,7 @@ def _run(console: Any, workdir: Path) -> int:
                 "schedule": "@daily",
                 "workspace": WORKSPACE,
                 "datasets": ", ".join(DATASETS),
+                "upstream_dataflows": DATAFLOW,
                 "alert_channel": "teams",
                 "alert_target": ALERT_CONN,
             },
@@ -246,8 +279,9 @@ def _airflow_part(console: Any, project: Path, emu: Any, webhook: Any) -> int:
         console.print(f"[red]The scaffolded DAG does not import: {bag.import_errors}[/red]")
         return 1
     dag = bag.dags[DAG_ID]
-    console.print(f"   Running DAG {DAG_ID!r} (extract -> transform -> refresh); the first task also waits for "
-                  "Airflow's one-time start-up (a few seconds) ...")
+    console.print(f"   Running DAG {DAG_ID!r} (extract -> transform -> refresh, upstream=\"refresh\": dataflow "
+                  f"{DATAFLOW!r} first, then {CHAINED!r}); the first task also waits for Airflow's one-time start-up "
+                  "(a few seconds) ...")
     result = run_dag(dag, on_log=_Progress(console))
     console.print(f"   DAG run {result.state}")
     if result.state != "success":
@@ -255,6 +289,11 @@ def _airflow_part(console: Any, project: Path, emu: Any, webhook: Any) -> int:
     results = result.xcom("refresh") or []
     console.print(_results_table(results))
     ok = result.state == "success" and all(r.get("status") == "Completed" for r in results)
+    if ok:
+        ok, when = chain_order(emu, results)
+        colour = "green" if ok else "red"
+        console.print(f"   [{colour}]Chain order {'checked' if ok else 'NOT respected'}: {escape(when)}[/{colour}]",
+                      highlight=False)
 
     console.print(f"\n4. Failing variant: Power BI now fails the refresh of {FAILING!r} "
                   "(task retries turned off for the demo, so the first failure is final) ...")

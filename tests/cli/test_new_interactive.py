@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-QUESTIONS = ("project_name", "project_slug", "dag_id", "owner", "schedule", "workspace", "datasets", "conn_id",
-             "auth_method", "alert_channel", "alert_target", "deferrable", "pbi_taskflow_source")
+QUESTIONS = ("project_name", "project_slug", "dag_id", "owner", "schedule", "workspace", "datasets",
+             "upstream_dataflows", "conn_id", "auth_method", "alert_channel", "alert_target", "deferrable",
+             "pbi_taskflow_source")
 
 
 def _new(tmp_path: Path, lines: list[str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +34,7 @@ def _answers(tmp_path: Path, slug: str) -> dict[str, str]:
 
 def test_choices_accept_their_documented_names(tmp_path):
     """`certificate`, `email` and `yes` are accepted as typed (any case), like the docs list them."""
-    lines = ["Ops Metrics", "", "", "", "", "Operations", "KPIs", "", "Certificate", "email", "ops@example.com",
+    lines = ["Ops Metrics", "", "", "", "", "Operations", "KPIs", "", "", "Certificate", "email", "ops@example.com",
              "yes", "0.1.0"]
     proc = _new(tmp_path, lines)
     assert proc.returncode == 0, proc.stderr
@@ -48,7 +49,7 @@ def test_choices_accept_their_documented_names(tmp_path):
 
 def test_choices_accept_numbers_too(tmp_path):
     """The numbers shown next to each choice still work."""
-    proc = _new(tmp_path, ["Numbers", *[""] * 7, "4", "2", "", "2", ""])
+    proc = _new(tmp_path, ["Numbers", *[""] * 8, "4", "2", "", "2", ""])
     assert proc.returncode == 0, proc.stderr
     answers = _answers(tmp_path, "numbers")
     assert (answers["auth_method"], answers["alert_channel"], answers["deferrable"]) == \
@@ -64,6 +65,7 @@ def test_a_rejected_answer_is_reported_at_once_and_only_that_question_is_asked_a
              "0 25 * * *", "@hourly",                                        # schedule
              "3f1c0000-0000-0000-0000-00000000000Z", "Finance",              # workspace
              "",
+             "Sales ETL,,Raw", "Sales ETL",                                  # upstream_dataflows: an empty entry
              "",
              "password", "secret",                                           # auth_method: not a choice
              "", "https://hooks.example.com/x", "teams_alerts",             # alert_target: a URL, then a conn id
@@ -77,28 +79,30 @@ def test_a_rejected_answer_is_reported_at_once_and_only_that_question_is_asked_a
         "schedule: '0 25 * * *': hour value '25' is not between 0 and 23",
         ("workspace '3f1c0000-0000-0000-0000-00000000000Z' looks like an id but is not a GUID: has the shape of a "
         "GUID but 'Z' is not a hex digit"),
+        "upstream_dataflows 'Sales ETL,,Raw': an entry is empty (check the commas)",
         "auth_method 'password': expected one of secret, certificate, federated, managed_identity (or 1-4)",
         ("alert_target 'https://hooks.example.com/x': for teams, give the Airflow connection id holding the webhook "
         "URL (letters, digits and '_'), never the URL itself"),
     ]
-    for question, times in (("[1/13]", 1), ("[3/13]", 2), ("[5/13]", 2), ("[6/13]", 2), ("[9/13]", 2),
-                            ("[11/13]", 2)):
+    for question, times in (("[1/14]", 1), ("[3/14]", 2), ("[5/14]", 2), ("[6/14]", 2), ("[8/14]", 2),
+                            ("[10/14]", 2), ("[12/14]", 2)):
         assert proc.stdout.count(question) == times, question
     answers = _answers(tmp_path, "retry_me")
     assert (answers["dag_id"], answers["schedule"], answers["workspace"]) == ("retry_refresh", "@hourly", "Finance")
+    assert answers["upstream_dataflows"] == "Sales ETL"
 
 
 def test_an_existing_project_folder_is_refused_at_the_folder_question(tmp_path):
     """Interactively, an existing folder is reported when its name is given, and another name is asked for."""
     (tmp_path / "out" / "taken").mkdir(parents=True)
-    proc = _new(tmp_path, ["Taken", "", "fresh", *[""] * 11])
+    proc = _new(tmp_path, ["Taken", "", "fresh", *[""] * 12])
     assert proc.returncode == 0, proc.stderr
     assert "project_slug 'taken': the folder" in proc.stderr
     assert "already exists" in proc.stderr
     assert (tmp_path / "out" / "fresh" / "dags" / "fresh_refresh.py").is_file()
 
 
-@pytest.mark.parametrize("answered", [0, 3, 12])
+@pytest.mark.parametrize("answered", [0, 3, 13])
 def test_end_of_input_ends_cleanly(tmp_path, answered):
     """Ctrl-D (end of input) at any question ends with a message, exit code 2, no traceback and no files."""
     proc = _new(tmp_path, ["Cut Short", *[""] * (answered - 1)] if answered else [])
@@ -110,9 +114,9 @@ def test_end_of_input_ends_cleanly(tmp_path, answered):
 
 def test_answers_given_on_the_command_line_become_the_defaults(tmp_path):
     """key=value answers are offered as defaults, and still only the rejected question is asked again."""
-    proc = _new(tmp_path, [*[""] * 8, "federated", *[""] * 4], "project_name=Given", "workspace=Ops")
+    proc = _new(tmp_path, [*[""] * 9, "federated", *[""] * 4], "project_name=Given", "workspace=Ops")
     assert proc.returncode == 0, proc.stderr
-    assert "[6/13] Power BI workspace (name or id) [Ops]:" in proc.stdout
+    assert "[6/14] Power BI workspace (name or id) [Ops]:" in proc.stdout
     answers = _answers(tmp_path, "given")
     assert (answers["workspace"], answers["auth_method"]) == ("Ops", "federated")
 

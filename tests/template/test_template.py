@@ -18,6 +18,7 @@ from pbi_taskflow.cli.scaffold import ScaffoldError, default_source, generate
 
 GUID_WS = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 GUID_DS = "9b2d7c1a-2e4f-4a6b-8c0d-1e2f3a4b5c6d"
+GUID_DF = "5e0c7a3b-1d2f-4e6a-9b8c-7d6e5f4a3b2c"
 
 # Every auth method, alert channel, deferrable value and schedule form appears at least once.
 COMBINATIONS = {
@@ -34,6 +35,9 @@ COMBINATIONS = {
     "cert-teams-names": {"auth_method": "certificate", "alert_channel": "teams", "deferrable": "no",
                          "schedule": "0 6 1 JAN,JUL *", "datasets": "Sales Model, Stock Levels",
                          "project_name": "Q-Reports 2", "owner": "Ana O'Neil", "alert_target": "ops_teams"},
+    # a dataflow -> model chain (upstream="refresh"), one dataflow by name and one by id
+    "chain-teams": {"auth_method": "secret", "alert_channel": "teams", "deferrable": "yes", "schedule": "@hourly",
+                    "upstream_dataflows": f"Sales ETL, {GUID_DF}"},
 }
 
 LEFTOVER = re.compile(r"\{\{|\{%|%\}|\{#|(?<![.\w])cookiecutter\.(?!json)\w+")
@@ -83,6 +87,30 @@ def test_render_imports_and_follows_its_policy(rendered, name, airflow_home):
     refresh = dag.get_task("refresh")
     assert refresh.conn_id == answers.get("conn_id", "powerbi_default")
     assert bool(refresh.deferrable) is (answers["deferrable"] == "yes")
+    assert refresh.upstream == ("refresh" if answers.get("upstream_dataflows") else "ignore")
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_render_scaffolds_a_chain_only_when_dataflows_are_given(rendered, name):
+    """upstream_dataflows scaffolds the chain: the emulator fixture seeds those dataflows and links the datasets to
+    them, and the ordering and upstream-failure tests exist. Without it nothing of the chain is generated."""
+    answers = COMBINATIONS[name]
+    project = rendered[name]
+    dataflows = [d.strip() for d in answers.get("upstream_dataflows", "").split(",") if d.strip()]
+    generated = "\n".join(p.read_text() for p in sorted(project.rglob("*")) if p.is_file())
+    recorded = json.loads((project / ".cookiecutter.json").read_text())
+    if not dataflows:
+        for word in ("upstream", "dataflow", "Dataflow"):
+            assert word not in generated
+        assert "upstream_dataflows" not in recorded
+        return
+    assert recorded["upstream_dataflows"] == answers["upstream_dataflows"]
+    conftest = (project / "tests" / "conftest.py").read_text()
+    assert f"UPSTREAM_DATAFLOWS = {json.dumps(dataflows)}" in conftest
+    assert "emulator.link_dataset(" in conftest
+    tests = next((project / "tests").glob("test_*.py")).read_text()
+    assert "def test_datasets_refresh_after_the_dataflows_they_read(" in tests
+    assert "def test_a_failed_dataflow_skips_the_datasets_that_read_it(" in tests
 
 
 @pytest.mark.parametrize("name", sorted(COMBINATIONS))
@@ -154,6 +182,10 @@ BAD_ANSWERS = {
     "source neither version, path nor URL": ({"pbi_taskflow_source": "latest please"},
                                              "expected a version (0.1.0), the absolute path"),
     "empty dataset entry": ({"datasets": "Sales,,Stock"}, "an entry is empty"),
+    "empty upstream dataflow entry": ({"upstream_dataflows": "Sales ETL, ,Raw"},
+                                      "upstream_dataflows 'Sales ETL, ,Raw': an entry is empty"),
+    "duplicate upstream dataflow": ({"upstream_dataflows": "Sales ETL, sales etl"}, "listed more than once"),
+    "malformed dataflow GUID": ({"upstream_dataflows": "5e0c7a3b-1d2f-4e6a-9b8c"}, "dataflow '5e0c7a3b-1d2f-4e6a-9b8c'"),
     "duplicate dataset": ({"datasets": "Sales, sales"}, "listed more than once"),
     "malformed email": ({"alert_channel": "email", "alert_target": "bi@example"}, "not a valid email address"),
     "webhook URL instead of conn id": ({"alert_channel": "teams", "alert_target": "https://example.com/hook"},
@@ -223,11 +255,12 @@ def test_the_hook_itself_rejects_bad_answers_for_plain_cookiecutter(tmp_path, ca
 
 @pytest.mark.slow
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["secret-teams", "cert-slack-ids"])
+@pytest.mark.parametrize("name", ["secret-teams", "cert-slack-ids", "chain-teams"])
 def test_generated_project_tests_pass(rendered, name):
-    """The generated project's own test suite passes offline, first try, in a fresh pytest process."""
+    """The generated project's own test suite passes offline, first try, in a fresh pytest process (a chain's
+    includes its ordering and upstream-failure tests)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=rendered[name],
                           env=env, capture_output=True, text=True, timeout=400, check=False)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    assert "4 passed" in proc.stdout
+    assert ("6 passed" if COMBINATIONS[name].get("upstream_dataflows") else "4 passed") in proc.stdout

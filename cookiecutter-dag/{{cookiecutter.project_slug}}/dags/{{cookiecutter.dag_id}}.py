@@ -1,6 +1,12 @@
 {%- set schedule = cookiecutter.schedule.strip() -%}
 {%- set notifier = {"teams": "TeamsNotifier", "slack": "SlackNotifier", "email": "EmailNotifier"}.get(cookiecutter.alert_channel) -%}
+{%- set chain = cookiecutter.upstream_dataflows.strip() != "" -%}
 """{{ cookiecutter.project_name }}: extract, transform, then refresh the Power BI datasets the new data touched.
+{%- if chain %}
+
+The refresh task also refreshes the dataflows those datasets read (their upstream lineage in Power BI), upstream
+first: each dataset starts after every dataflow it reads completed, and is skipped when one of them failed.
+{%- endif %}
 
 Power BI settings (workspace, datasets, tables, refresh options) live in ``config/powerbi.yaml``, versioned
 with this file. It is read when the tasks run, never while Airflow parses this file.
@@ -70,9 +76,11 @@ def {{ cookiecutter.dag_id }}() -> None:
         """Transform the data; return the names of the source tables that changed."""
         return [source for source, count in rows.items() if count]
 
-    @powerbi_refresh(conn_id={{ cookiecutter.conn_id | tojson }}{% if cookiecutter.deferrable == "yes" %}, deferrable=True{% endif %})
+    @powerbi_refresh(conn_id={{ cookiecutter.conn_id | tojson }}{% if cookiecutter.deferrable == "yes" %}, deferrable=True{% endif %}{% if chain %}, upstream="refresh"{% endif %})
     def refresh(changed_sources: list[str]) -> list[Refresh]:
-        """Refresh the datasets fed by a changed source (all datasets when a dataset lists no sources)."""
+        """Refresh the datasets fed by a changed source (all datasets when a dataset lists no sources)
+        {%- if chain %}, each
+        after the dataflows it reads (upstream="refresh" finds and refreshes them){% endif %}."""
         config = load_config()
         workspace = config["workspace"]
         options = config.get("refresh_options") or {}

@@ -16,6 +16,10 @@ from pbi_taskflow.testing import DagPolicy
 PROJECT = Path(__file__).resolve().parent.parent
 DAG_ID = {{ cookiecutter.dag_id | tojson }}
 CONN_ID = {{ cookiecutter.conn_id | tojson }}
+{%- if cookiecutter.upstream_dataflows.strip() %}
+# The dataflows the datasets read in Power BI. The DAG finds them from the lineage; the emulator needs them seeded.
+UPSTREAM_DATAFLOWS = {{ cookiecutter.upstream_dataflows.split(",") | map("trim") | list | tojson }}
+{%- endif %}
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -41,18 +45,39 @@ def dataset_names(config) -> list[str]:
     return [_name_and_id(str(item["name"]), "Dataset")[0] for item in config["datasets"]]
 
 
+{%- if cookiecutter.upstream_dataflows.strip() %}
+
+
+@pytest.fixture
+def dataflow_names() -> list[str]:
+    """The names the emulator gives the upstream dataflows (an id becomes "Dataflow <first 8 digits>")."""
+    return [_name_and_id(value, "Dataflow")[0] for value in UPSTREAM_DATAFLOWS]
+{%- endif %}
+
+
 @pytest.fixture
 def powerbi(emulator, pbi_connection, config, monkeypatch):
-    """The local Power BI emulator holding the workspace and datasets of config/powerbi.yaml.
+    """The local Power BI emulator holding the workspace and datasets of config/powerbi.yaml
+    {%- if cookiecutter.upstream_dataflows.strip() %}, and the
+    upstream dataflows every dataset reads (edit the links to match your lineage){% endif %}.
 
     The DAG's connection points at it, so the DAG runs unchanged and offline.
     """
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", emulator.airflow_conn_json())
     workspace_name, workspace_id = _name_and_id(str(config["workspace"]), "Workspace")
     workspace = emulator.add_workspace(workspace_name, id=workspace_id)
+{%- if cookiecutter.upstream_dataflows.strip() %}
+    dataflows = []
+    for value in UPSTREAM_DATAFLOWS:
+        name, dataflow_id = _name_and_id(value, "Dataflow")
+        dataflows.append(emulator.add_dataflow(workspace["id"], name, id=dataflow_id, duration=0.2)["id"])
+{%- endif %}
     for item in config["datasets"]:
         name, dataset_id = _name_and_id(str(item["name"]), "Dataset")
-        emulator.add_dataset(workspace["id"], name, id=dataset_id, duration=0.2)
+        {% if cookiecutter.upstream_dataflows.strip() %}dataset = {% endif %}emulator.add_dataset(workspace["id"], name, id=dataset_id, duration=0.2)
+{%- if cookiecutter.upstream_dataflows.strip() %}
+        emulator.link_dataset(workspace["id"], dataset["id"], dataflows)
+{%- endif %}
     return emulator
 {%- if cookiecutter.alert_channel in ("teams", "slack") %}
 

@@ -205,13 +205,14 @@ def build_facts(
     earlier = [d for d in datasets if d["status"] == "Skipped" and _EARLIER_TRY.match(d["reason"] or "")]
     listed = [d for d in datasets if d not in earlier]
     partial = event == "success" and bool(failed)
+    noun = "item(s)" if any(d["item"] == "dataflow" for d in datasets) else "dataset(s)"
     headline = title or ("Power BI authentication failed" if auth else _TITLES.get(event, _TITLES["failure"]))
     if partial and not title:
-        headline = f"Power BI refresh succeeded with {len(failed)} of {len(datasets)} dataset(s) failed"
+        headline = f"Power BI refresh succeeded with {len(failed)} of {len(datasets)} {noun} failed"
     where = f"{task['dag_id']}.{task['task_id']}"
     if failed:
         names = _names(failed)
-        summary = f"{len(failed)} of {len(datasets)} dataset(s) failed in {where}: {names}"
+        summary = f"{len(failed)} of {len(datasets)} {noun} failed in {where}: {names}"
         if partial:
             summary += " (the task succeeded: its fail_policy fails it only when every dataset fails)"
     elif datasets:

@@ -60,7 +60,8 @@ def _lost_answer(dataflow: DataflowInfo) -> Callable[[PowerBIError, dt.datetime]
 
 
 def _started(dataflow: DataflowInfo, requested_at: dt.datetime) -> dt.datetime:
-    log.info("Started a refresh of dataflow %r in workspace %s.", dataflow.name, dataflow.workspace_id)
+    log.info("Requested a refresh of dataflow %r; Power BI answers without an id, so its transaction is looked up in "
+             "the dataflow's transactions next.", dataflow.name)
     return requested_at
 
 

@@ -169,7 +169,7 @@ def _row(result: RefreshResult) -> list[str]:
         display_status(result.status),
         _duration(result.duration_s),
         result.refresh_id or "-",
-        result.error_code or ("" if result.succeeded else (result.reason or "-")),
+        result.error_code or ("" if result.status.value == "Completed" else (result.reason or "-")),
     ]
 
 

@@ -274,16 +274,19 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
                     "The task was cleared after an earlier try of this DAG run: the %d refresh(es) that try completed "
                     "are not reused, every selected dataset is refreshed again.", len(run.completed),
                 )
-            run = self._plan(context, completed)
+            # the refreshes earlier tries of this DAG run started: followed or reused, never started again
+            started = run.started_by_tries() if run is not None and same_profile and not cleared else None
+            run = self._plan(context, completed, started)
             if run is None:
                 return self._empty()
             ledger.save(run)
         return self._drive(context, run, ledger)
 
-    def _plan(self, context: Mapping[str, Any], completed: list[dict[str, Any]]) -> RefreshRun | None:
+    def _plan(self, context: Mapping[str, Any], completed: list[dict[str, Any]], started: Any = None
+              ) -> RefreshRun | None:
         from pbi_taskflow.airflow.planning import plan_run
 
-        return plan_run(self, context, completed)
+        return plan_run(self, context, completed, started)
 
     def _empty(self) -> list[Any]:
         from pbi_taskflow.airflow.planning import empty

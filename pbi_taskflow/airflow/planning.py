@@ -32,10 +32,13 @@ def check_upstream(value: Any) -> str:
     return str(value)
 
 
-def plan_run(op: Any, context: Mapping[str, Any], completed: list[dict[str, Any]]) -> RefreshRun | None:
+def plan_run(op: Any, context: Mapping[str, Any], completed: list[dict[str, Any]],
+             started: Mapping[str, Any] | None = None) -> RefreshRun | None:
     """The run of refresh task ``op`` (a ``PowerBIRefreshOperator``), or None when nothing was selected.
 
     :param completed: refreshes earlier tries of this DAG run completed (their items are not refreshed again).
+    :param started: the refreshes earlier tries of this DAG run started (``RefreshRun.started_by_tries``): one still
+        running is followed, one that completed is reused.
     """
     from pbi_taskflow.engine.run import RefreshRun
     from pbi_taskflow.engine.selection import normalize
@@ -48,7 +51,7 @@ def plan_run(op: Any, context: Mapping[str, Any], completed: list[dict[str, Any]
     targets = merge_targets(client.resolve(r, op.workspace, op.options) for r in selected)
     now = op.clock()
     run = RefreshRun(deadline=now + op.policy.timeout if op.policy.timeout else None, completed=list(completed),
-                     profile_id=client.profile_id)
+                     profile_id=client.profile_id, attempt=op._attempt(context), **dict(started or {}))
     if op.upstream != "ignore":
         targets = _order(op, client, run, targets)
     todo = run.skip_completed(targets)

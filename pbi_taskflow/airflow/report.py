@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pbi_taskflow.client.models import RefreshResult, RefreshStatus
+from pbi_taskflow.client.models import RefreshResult, RefreshState, RefreshStatus
 from pbi_taskflow.errors import RefreshFailedError, RefreshTimeoutError
 
 
@@ -89,6 +89,19 @@ def report(
     return records
 
 
+def _not_waited(client: Any, handle: Any) -> RefreshResult:
+    """The result of a refresh a ``wait=False`` task leaves running: ``NotStarted`` for one it started (or cannot
+    tell from another caller's, its note says why), ``Skipped`` for another caller's it attached to."""
+    result: RefreshResult
+    if handle.attached and not handle.note:
+        result = client.result_from(handle, RefreshState(status=RefreshStatus.SKIPPED), reason=(
+            f"another caller's refresh {handle.refresh_id} is running (if_running='attach'); not waited for with "
+            "wait=False"))
+    else:
+        result = client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED))
+    return result
+
+
 def finish(
     op: Any, context: Any, run: Any, ledger: Any, *, timed_out: bool = False, started_only: bool = False,
     waiter: Any = None,
@@ -102,7 +115,6 @@ def finish(
     :param started_only: ``wait=False``: the refreshes were started, not waited for.
     :param waiter: the waiter, for the last status read at the deadline.
     """
-    from pbi_taskflow.client.models import RefreshState
     from pbi_taskflow.engine.run import RefreshRun
 
     if timed_out and waiter is not None:
@@ -120,14 +132,14 @@ def finish(
     if started_only:
         client = op._client()
         for handle in run.handles():
-            run.results.append(client.result_from(handle, RefreshState(status=RefreshStatus.NOT_STARTED)).to_dict())
+            run.results.append(_not_waited(client, handle).to_dict())
         run.active.clear()
     op._run_state = None
     results = run.final_results()
     if timed_out or verdict(results, op.policy.fail_policy):
         # the task fails: a retry in this DAG run refreshes only what did not complete
         ledger.save(RefreshRun(completed=run.carried_over(op._attempt(context)), max_tries=op._max_tries(context),
-                               profile_id=run.profile_id))
+                               profile_id=run.profile_id, **run.started_by_tries()))
     else:
         ledger.clear()
     earlier = run.reused_results()

@@ -126,6 +126,7 @@ class RefreshRun(CarryOver):
     :param depths: each item's depth in the lineage graph (0: reads nothing the task refreshes), reported in results.
     :param ruled_out: items (lower-cased ids) skipped because an upstream item failed: their own downstream items are
         skipped too.
+    :param started_in: the try that started each refresh of :attr:`ours`.
     """
 
     pending: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -149,6 +150,7 @@ class RefreshRun(CarryOver):
     after: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     depths: dict[str, int] = dataclasses.field(default_factory=dict)
     ruled_out: list[str] = dataclasses.field(default_factory=list)
+    started_in: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -161,6 +163,10 @@ class RefreshRun(CarryOver):
     @property
     def done(self) -> bool:
         return not (self.pending or self.active or self.blockers or self.probes)
+
+    def started_by_tries(self) -> dict[str, Any]:
+        """What the next try needs to know of the refreshes this DAG run's tries started (:attr:`ours`)."""
+        return {"ours": {k: list(v) for k, v in self.ours.items()}, "started_in": dict(self.started_in)}
 
     def handles(self) -> list[Handle]:
         return [Handle.from_dict(h) for h in self.active.values()]
@@ -228,7 +234,11 @@ class RefreshRun(CarryOver):
     # --- planning ---------------------------------------------------------------------------
 
     def plan(self, client: Any, targets: Iterable[Target], policy: RefreshPolicy, now: float) -> None:
-        """Read each dataset's history once and sort it into pending, attached, blocked or skipped."""
+        """Read each dataset's history once and sort it into pending, attached, blocked or skipped.
+
+        A refresh an earlier try of this DAG run started (:attr:`ours`) is followed while it runs, and reused when it
+        completed (that try did not see it end: ``wait=False``, or it failed first); never started again.
+        """
         wall = dt.datetime.now(dt.timezone.utc)
         for target in targets:
             entries = client.refresh_history(
@@ -239,6 +249,17 @@ class RefreshRun(CarryOver):
             facts = HistoryFacts.from_entries(entries)
             if facts.expected is not None:
                 self.expected[target.dataset_id] = facts.expected
+            ended = self._ours_completed(target, entries)
+            if ended is not None and facts.running is None:
+                from pbi_taskflow.client.api import state_from_entry
+
+                log.info("%s %r was refreshed by refresh %s, which an earlier try of this task started in this DAG "
+                         "run; not refreshing it again.", target.noun.capitalize(), target.dataset_name,
+                         ended.request_id)
+                handle = self._our_handle(target, ended)
+                self.reuse(client.result_from(handle, state_from_entry(ended)),
+                           self.started_in.get(ended.request_id, self.attempt))
+                continue
             if policy.min_interval and facts.last_success_end is not None and facts.running is None:
                 age = (wall - facts.last_success_end).total_seconds()
                 if age < policy.min_interval:
@@ -258,6 +279,16 @@ class RefreshRun(CarryOver):
                 self.on_running(target, facts.running, policy, now)
             else:
                 self.pending.append(target_to_dict(target))
+
+    def _ours_completed(self, target: Target, entries: list[HistoryEntry]) -> HistoryEntry | None:
+        """The newest refresh of ``target`` that an earlier try started, if it completed and nothing newer did."""
+        ours = {i.lower() for i in self.ours.get(target.dataset_id, ())}
+        for entry in entries:  # newest first
+            if entry.request_id.lower() in ours:
+                return entry if entry.status is RefreshStatus.COMPLETED else None
+            if entry.status is RefreshStatus.COMPLETED:
+                return None
+        return None
 
     def on_running(self, target: Target, entry: HistoryEntry, policy: RefreshPolicy, now: float) -> None:
         """Apply ``if_running`` to a dataset another refresh (``entry``) is running on."""
@@ -358,6 +389,7 @@ class RefreshRun(CarryOver):
         ids = self.ours.setdefault(handle.dataset_id, [])
         if handle.refresh_id not in ids:
             ids.append(handle.refresh_id)
+            self.started_in[handle.refresh_id] = self.attempt
 
     def start_pending(
         self,

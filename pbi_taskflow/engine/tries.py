@@ -44,12 +44,16 @@ class CarryOver:
         return [] if self.cleared_since(max_tries) else list(self.completed)
 
     def carried_over(self, attempt: int) -> list[dict[str, Any]]:
-        """:attr:`completed` plus this try's completed results: what the next try of the task may skip."""
+        """:attr:`completed` plus this try's completed results: what the next try of the task may skip.
+
+        Only refreshes that completed count: an item skipped (by a policy, or because an item it reads failed) was
+        not refreshed, so the next try decides about it again.
+        """
         known = {target_key(c["result"]) for c in self.completed}
         fresh = [
             {"try": attempt, "result": r.to_dict()}
             for r in self.final_results()
-            if r.status.is_success and target_key(r.to_dict()) not in known
+            if r.status is RefreshStatus.COMPLETED and target_key(r.to_dict()) not in known
         ]
         return [*self.completed, *fresh]
 
@@ -62,14 +66,18 @@ class CarryOver:
             if earlier is None:
                 todo.append(target)
                 continue
-            result = RefreshResult.from_dict(earlier["result"])
-            reason = f"completed in try {earlier['try']} of this DAG run"
-            if result.refresh_id:
-                reason += f" (refresh {result.refresh_id})"
-            skipped_result = dataclasses.replace(result, status=RefreshStatus.SKIPPED, reason=reason, throttle_count=0)
-            self.results.append(skipped_result.to_dict())
-            self.reused.append(earlier)
+            self.reuse(RefreshResult.from_dict(earlier["result"]), int(earlier["try"]))
         return todo
+
+    def reuse(self, result: RefreshResult, attempt: int) -> None:
+        """Report a refresh an earlier try (``attempt``) of this DAG run completed as Skipped, naming it; the try
+        emits its asset event when it succeeds (see :meth:`reused_results`)."""
+        reason = f"completed in try {attempt} of this DAG run"
+        if result.refresh_id:
+            reason += f" (refresh {result.refresh_id})"
+        skipped_result = dataclasses.replace(result, status=RefreshStatus.SKIPPED, reason=reason, throttle_count=0)
+        self.results.append(skipped_result.to_dict())
+        self.reused.append({"try": attempt, "result": result.to_dict()})
 
     def reused_results(self) -> list[tuple[int, RefreshResult]]:
         """``(try, result)`` of each earlier completed refresh this try skipped (see :attr:`reused`)."""

@@ -150,3 +150,31 @@ def test_a_refresh_other_items_wait_for_is_polled_on_a_tighter_ramp() -> None:
     assert run.schedule_for(policy, "DS-2").next_delay(8.0) == 14.0  # 16 s, capped at the early gap
     run.pending = [p for p in run.pending if p["dataset_id"] != "DS-1"]
     assert run.schedule_for(policy, "DF-1").ramp == RAMP  # nobody waits for it any more
+
+
+def test_only_completed_refreshes_carry_over_to_the_next_try() -> None:
+    """An item skipped because its upstream failed (or by a policy) was not refreshed: the retry decides again."""
+    run = _chain_run()
+    run.pending.clear()
+    run.results = [_result(FLOW, RefreshStatus.FAILED), skipped(MODEL, "not refreshed: it reads dataflow 'Sales ETL'"
+                                                                 " (Finance), whose refresh ended Failed").to_dict(),
+                   _result(COMPOSITE, RefreshStatus.COMPLETED)]
+    assert [c["result"]["dataset_id"] for c in run.carried_over(1)] == ["DS-2"]
+
+
+def test_a_retry_reuses_a_refresh_an_earlier_try_started_and_saw_no_end_of(mocker: Any) -> None:
+    """A wait=False try that failed left a refresh it started; when it completed, the retry reports it (Skipped,
+    completed in that try) instead of starting another."""
+    client = _client(mocker)
+    client.refresh_history.return_value = [
+        HistoryEntry("r-ds-1", "ViaApi", RefreshStatus.COMPLETED, start=NOW.isoformat(),
+                     end=(NOW + dt.timedelta(seconds=5)).isoformat())]
+    client.result_from.side_effect = lambda h, s, **kw: RefreshResult(
+        h.workspace_id, h.workspace_name, h.dataset_id, h.dataset_name, h.refresh_id, h.kind, s.status, **kw)
+    run = RefreshRun(ours={"DS-1": ["r-ds-1"]}, started_in={"r-ds-1": 1}, attempt=2)
+    run.plan(client, [MODEL], RefreshPolicy(), 0.0)
+    assert not run.pending
+    [result] = run.final_results()
+    assert result.status is RefreshStatus.SKIPPED
+    assert result.reason == "completed in try 1 of this DAG run (refresh r-ds-1)"
+    assert [(n, r.status) for n, r in run.reused_results()] == [(1, RefreshStatus.COMPLETED)]

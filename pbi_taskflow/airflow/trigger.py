@@ -15,20 +15,31 @@ task resumes from the payload alone (``dag.test`` drops ``defer(kwargs=...)``). 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from pbi_taskflow.airflow.error_event import error_to_event
-from pbi_taskflow.client.models import RefreshState
 from pbi_taskflow.engine.policy import RefreshPolicy
-from pbi_taskflow.engine.probe import Finding, Probe, find, is_probe, not_someone_elses
-from pbi_taskflow.engine.run import RefreshRun, item_of
-from pbi_taskflow.engine.waiter import apply_observation, apply_probe, track
 from pbi_taskflow.errors import PowerBIError
+
+if TYPE_CHECKING:
+    from pbi_taskflow.client.models import RefreshState
+    from pbi_taskflow.engine.probe import Finding
+    from pbi_taskflow.engine.run import RefreshRun
+
+#: What a trigger needs to watch refreshes, imported once per triggerer process in a worker thread (see
+#: :func:`_load_modules`), not at import time: Airflow imports the trigger's class inside the triggerer's event
+#: loop, so everything imported with it stalls every trigger of the process.
+MODULES = (
+    "pbi_taskflow.engine.run", "pbi_taskflow.engine.waiter", "pbi_taskflow.engine.probe",
+    "pbi_taskflow.airflow.error_event", "pbi_taskflow.airflow.heap", "pbi_taskflow.airflow.connection",
+    "pbi_taskflow.airflow.compat", "pbi_taskflow.client.aio", "pbi_taskflow.client.settings",
+    "pbi_taskflow.client.api", "pbi_taskflow.client.retry",
+)
 
 #: The path Airflow stores with a deferred task: the public one (:mod:`pbi_taskflow.trigger`), not this module's,
 #: so that moving the implementation never strands a trigger already in the database.
@@ -70,6 +81,8 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         return await asyncio.to_thread(_build_client, conn, self.conn_id, self.run_data)
 
     def _event(self, status: str, run: RefreshRun, error: PowerBIError | None = None) -> TriggerEvent:
+        from pbi_taskflow.airflow.error_event import error_to_event
+
         payload: dict[str, Any] = {"status": status, "run": run.to_dict()}
         if error is not None:
             payload["error"] = str(error)
@@ -77,7 +90,9 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        await _load_modules()
         from pbi_taskflow.airflow.heap import freeze_once
+        from pbi_taskflow.engine.run import RefreshRun
 
         freeze_once()  # the triggerer's start-up heap: out of the full collections that would stall the loop
         policy = RefreshPolicy.from_dict(self.policy_data)
@@ -116,6 +131,9 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
             await asyncio.sleep(remaining)
 
     async def _watch(self, client: Any, run: RefreshRun, policy: RefreshPolicy) -> TriggerEvent:
+        from pbi_taskflow.engine.probe import is_probe
+        from pbi_taskflow.engine.waiter import apply_observation, track
+
         client.appearance_grace = policy.appearance_grace
         plan = run.watch_plan(policy)
         while run.active or run.blockers or run.probes:
@@ -150,6 +168,9 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         """One history read for a refresh request whose answer was lost (see :mod:`pbi_taskflow.engine.probe`)."""
         from pbi_taskflow.client import api
         from pbi_taskflow.client.retry import is_transient
+        from pbi_taskflow.engine.probe import Probe, find, not_someone_elses
+        from pbi_taskflow.engine.run import item_of
+        from pbi_taskflow.engine.waiter import apply_probe
 
         probe = Probe.from_dict(run.probes[key])
         target = probe.target
@@ -176,6 +197,8 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
 
     async def on_kill(self) -> None:
         """The task was killed while deferred: cancel the refreshes it started, when configured."""
+        from pbi_taskflow.engine.run import RefreshRun
+
         policy = RefreshPolicy.from_dict(self.policy_data)
         run = self._run or RefreshRun.from_dict(self.run_data)
         if not policy.cancel_on_kill:
@@ -193,6 +216,28 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
                     self.log.warning("Could not cancel refresh %s: %s", handle.refresh_id, exc)
         finally:
             await client.aclose()
+
+
+#: The module loads under way or done, per event loop (:func:`_load_modules`).
+_loads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+
+
+async def _load_modules() -> None:
+    """Import :data:`MODULES` in a worker thread, once per event loop; triggers starting meanwhile wait for it.
+
+    An import runs the imported modules' code, tens of milliseconds here and far more on a busy machine; in a
+    thread, the event loop keeps running the other triggers between the thread's turns.
+    """
+    loop = asyncio.get_running_loop()
+    load = _loads.get(loop)
+    if load is None:
+        load = _loads[loop] = loop.create_task(asyncio.to_thread(_import_modules))
+    await asyncio.shield(load)
+
+
+def _import_modules() -> None:
+    for name in MODULES:
+        importlib.import_module(name)
 
 
 #: Connection lookups under way, per event loop and connection id.

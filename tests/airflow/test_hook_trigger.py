@@ -152,15 +152,15 @@ def test_an_unexpected_trigger_error_ends_in_an_error_event_keeping_the_refreshe
     sales: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug while watching gives an error event that names it and still holds the running refresh, uncancelled."""
-    from pbi_taskflow.airflow import trigger as trigger_module
     from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+    from pbi_taskflow.engine import waiter as waiter_module
 
     run, policy = _run_with_one_refresh(sales, 30, enhanced=True)
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise KeyError("no-such-key")
 
-    monkeypatch.setattr(trigger_module, "apply_observation", broken)
+    monkeypatch.setattr(waiter_module, "apply_observation", broken)
     trigger = PowerBIRefreshTrigger(conn_id="powerbi_default", run=run.to_dict(), policy=policy.to_dict())
 
     async def collect() -> list[Any]:

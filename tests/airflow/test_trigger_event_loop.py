@@ -129,3 +129,46 @@ def test_triggers_starting_together_look_their_connection_up_once(monkeypatch: p
     together, later = asyncio.run(main())
     assert together == ["connection powerbi_default #1"] * 50 + ["connection other #2"]
     assert later == "connection powerbi_default #3"
+
+
+def test_the_trigger_class_imports_light_and_loads_the_rest_off_the_event_loop() -> None:
+    """Airflow imports a trigger's class inside the triggerer's loop: ours pulls in no engine or client module then;
+    the first trigger to run imports them in a worker thread, once, while the loop goes on."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent('''
+        import asyncio, sys, threading
+        import airflow.triggers.base
+        import pbi_taskflow.trigger
+        heavy = [m for m in ("pbi_taskflow.engine.run", "pbi_taskflow.client.aio", "pbi_taskflow.client.models",
+                             "msal") if m in sys.modules]
+        assert not heavy, heavy
+        from pbi_taskflow.airflow import trigger
+        threads = []
+        real = trigger._import_modules
+        def spy():
+            threads.append(threading.current_thread() is threading.main_thread())
+            real()
+        trigger._import_modules = spy
+        async def main():
+            ticks = 0
+            async def tick():
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0)
+            ticker = asyncio.create_task(tick())
+            await asyncio.gather(*(trigger._load_modules() for _ in range(20)))
+            ticker.cancel()
+            return ticks
+        ticks = asyncio.run(main())
+        assert threads == [False], threads
+        assert all(m in sys.modules for m in trigger.MODULES)
+        assert ticks > 1, ticks
+        print("ok")
+    ''')
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "ok"

@@ -108,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-    if main_thread:
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if main_thread:  # SIGINT too: a shell starting it in the background hands it SIGINT ignored
+        for sig in previous:
+            signal.signal(sig, lambda *_: stop.set())
     try:
         if args.json:
             sys.stdout.write(json.dumps(facts(emu)) + "\n")

@@ -6,17 +6,18 @@ start, the refreshes being watched, the ones another refresh blocks, and the fin
 The worker drives it with a :class:`~pbi_taskflow.client.sync.PowerBIClient`; the deferrable trigger
 reuses its planning helpers with the async client.
 
-Policies applied here: ``if_running`` (wait / attach / skip / fail), ``min_interval``,
-``max_concurrency``, the waiting deadline, and the rule that a transient error never cancels a
-refresh nor starts a second one.
+Policies applied here: ``max_concurrency``, the waiting deadline, and the rule that a transient error never
+cancels a refresh nor starts a second one. Its other rules live in the modules it is mixed from: planning
+(``if_running``, ``min_interval``, following an earlier try's refreshes) in :mod:`pbi_taskflow.engine.planner`,
+what carries over between tries in :mod:`pbi_taskflow.engine.tries`, and lineage order in
+:mod:`pbi_taskflow.engine.order`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pbi_taskflow.client.models import (
@@ -26,13 +27,13 @@ from pbi_taskflow.client.models import (
     RefreshState,
     RefreshStatus,
     Target,
-    parse_timestamp,
 )
+from pbi_taskflow.engine.order import LineageOrder
+from pbi_taskflow.engine.planner import PLAN_HISTORY_TOP, HistoryFacts, Planner, item_of
 from pbi_taskflow.engine.policy import FAIL_POLICIES, IF_RUNNING, ON_EMPTY, RefreshPolicy
 from pbi_taskflow.engine.probe import Probe, outcome_unknown, unlisted_at_timeout, utcnow_iso
-from pbi_taskflow.engine.schedule import PollSchedule, WatchPlan, expected_duration
+from pbi_taskflow.engine.schedule import WatchPlan
 from pbi_taskflow.engine.targets import (
-    attached_handle,
     failed,
     skipped,
     target_from_dict,
@@ -49,40 +50,11 @@ from pbi_taskflow.errors import (
 
 log = logging.getLogger("pbi_taskflow.engine.run")
 
-#: History entries read per dataset when planning (running refresh, last success, expected duration).
-PLAN_HISTORY_TOP = 20
-
-
-def item_of(target: Target) -> dict[str, str]:
-    """The ``item`` keyword of the clients' history reads for a dataflow target (none for a dataset's)."""
-    return {"item": "dataflow"} if target.is_dataflow else {}
-
 
 def _is_transient(exc: BaseException) -> bool:
     from pbi_taskflow.client.retry import is_transient
 
     return is_transient(exc)
-
-
-# --- history facts -------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class HistoryFacts:
-    """What one history read tells the planner about a dataset."""
-
-    running: HistoryEntry | None
-    last_success_end: dt.datetime | None
-    expected: float | None
-
-    @classmethod
-    def from_entries(cls, entries: Iterable[HistoryEntry]) -> HistoryFacts:
-        entries = list(entries)
-        running = next((e for e in entries if not e.status.is_terminal and not e.end), None)
-        successes = [e for e in entries if e.status is RefreshStatus.COMPLETED]
-        ends = [parse_timestamp(e.end) for e in successes]
-        last = max((e for e in ends if e is not None), default=None)
-        return cls(running=running, last_success_end=last, expected=expected_duration(e.duration_s for e in successes))
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -92,7 +64,7 @@ Sleep = Callable[[float], None]
 
 
 @dataclasses.dataclass
-class RefreshRun(CarryOver):
+class RefreshRun(Planner, CarryOver, LineageOrder):
     """The refreshes of one task. Every field is a plain value (see :meth:`to_dict`).
 
     :param pending: targets not started yet (dicts).
@@ -221,166 +193,14 @@ class RefreshRun(CarryOver):
         schedules = {key: self.schedule_for(policy, self.watched_handle(key).dataset_id) for key in keys}
         return WatchPlan(schedules=schedules, started={k: self.started[k] for k in keys})
 
-    def schedule_for(self, policy: RefreshPolicy, dataset_id: str) -> PollSchedule:
-        """The poll schedule of a refresh of ``dataset_id``: from its history, tighter when other items wait for it."""
-        key = dataset_id.lower()
-        gating = any(key in self.after.get(str(t["dataset_id"]).lower(), ()) for t in self.pending)
-        return policy.schedule(self.expected.get(dataset_id), gating=gating)
-
     def restart_deadline(self, now: float, timeout: float | None) -> None:
         """Give a resumed try its own waiting deadline (not the interrupted try's)."""
         self.deadline = now + timeout if timeout else None
 
-    # --- planning ---------------------------------------------------------------------------
-
-    def plan(self, client: Any, targets: Iterable[Target], policy: RefreshPolicy, now: float) -> None:
-        """Read each dataset's history once and sort it into pending, attached, blocked or skipped.
-
-        A refresh an earlier try of this DAG run started (:attr:`ours`) is followed while it runs, and reused when it
-        completed (that try did not see it end: ``wait=False``, or it failed first); never started again.
-        """
-        wall = dt.datetime.now(dt.timezone.utc)
-        for target in targets:
-            entries = client.refresh_history(
-                target.workspace_id, target.dataset_id, top=PLAN_HISTORY_TOP,
-                _names=(target.workspace_name, target.dataset_name), **item_of(target),
-            )
-            self.known[target.dataset_id] = [e.request_id for e in entries if e.request_id]
-            facts = HistoryFacts.from_entries(entries)
-            if facts.expected is not None:
-                self.expected[target.dataset_id] = facts.expected
-            ended = self._ours_completed(target, entries)
-            if ended is not None and facts.running is None:
-                from pbi_taskflow.client.api import state_from_entry
-
-                log.info("%s %r was refreshed by refresh %s, which an earlier try of this task started in this DAG "
-                         "run; not refreshing it again.", target.noun.capitalize(), target.dataset_name,
-                         ended.request_id)
-                handle = self._our_handle(target, ended)
-                self.reuse(client.result_from(handle, state_from_entry(ended)),
-                           self.started_in.get(ended.request_id, self.attempt))
-                continue
-            if policy.min_interval and facts.last_success_end is not None and facts.running is None:
-                age = (wall - facts.last_success_end).total_seconds()
-                if age < policy.min_interval:
-                    reason = (
-                        f"refreshed successfully {age:.0f} s ago ({facts.last_success_end.isoformat()}), "
-                        f"less than min_interval={policy.min_interval:.0f} s"
-                    )
-                    self.results.append(skipped(target, reason).to_dict())
-                    continue
-            if facts.running is not None and facts.running.request_id in self.ours.get(target.dataset_id, ()):
-                # started by an earlier try of this task and DAG run: follow it, never start a second one
-                self.active[facts.running.request_id] = self._our_handle(target, facts.running).to_dict()
-                self.started[facts.running.request_id] = now
-                log.info("%s %r is refreshing with refresh %s, which this task started in an earlier try; "
-                         "following it.", target.noun.capitalize(), target.dataset_name, facts.running.request_id)
-            elif facts.running is not None:
-                self.on_running(target, facts.running, policy, now)
-            else:
-                self.pending.append(target_to_dict(target))
-
-    def _ours_completed(self, target: Target, entries: list[HistoryEntry]) -> HistoryEntry | None:
-        """The newest refresh of ``target`` that an earlier try started, if it completed and nothing newer did."""
-        ours = {i.lower() for i in self.ours.get(target.dataset_id, ())}
-        for entry in entries:  # newest first
-            if entry.request_id.lower() in ours:
-                return entry if entry.status is RefreshStatus.COMPLETED else None
-            if entry.status is RefreshStatus.COMPLETED:
-                return None
-        return None
-
-    def on_running(self, target: Target, entry: HistoryEntry, policy: RefreshPolicy, now: float) -> None:
-        """Apply ``if_running`` to a dataset another refresh (``entry``) is running on."""
-        other = f"refresh {entry.request_id} ({entry.refresh_type or 'unknown type'})"
-        if policy.if_running == "skip":
-            self.results.append(skipped(target, f"another refresh is running: {other}").to_dict())
-        elif policy.if_running == "fail":
-            exc = RefreshAlreadyRunningError(
-                f"{target.noun.capitalize()} {target.dataset_name!r} in workspace {target.workspace_name!r} is already "
-                "refreshing "
-                f"({other}) and the task has if_running='fail'.",
-                code="RefreshAlreadyRunning",
-            )
-            self.results.append(failed(target, exc, refresh_id=entry.request_id).to_dict())
-        else:
-            handle = attached_handle(target, entry)
-            started = parse_timestamp(entry.start)
-            offset = (dt.datetime.now(dt.timezone.utc) - started).total_seconds() if started else 0.0
-            self.started[handle.refresh_id] = now - max(0.0, offset)
-            if policy.if_running == "attach":
-                self.active[handle.refresh_id] = handle.to_dict()
-                log.info("%s %r is already refreshing (%s); attaching to it.", target.noun.capitalize(),
-                         target.dataset_name, other)
-            else:
-                self.blockers[handle.refresh_id] = {"handle": handle.to_dict(), "target": target_to_dict(target)}
-                log.info("%s %r is already refreshing (%s); waiting for it to end first.", target.noun.capitalize(),
-                         target.dataset_name, other)
-
     # --- starting -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _our_handle(target: Target, entry: HistoryEntry) -> Handle:
-        handle = attached_handle(target, entry)
-        kind = "dataflow" if target.is_dataflow else "enhanced" if target.options.is_enhanced else "standard"
-        return dataclasses.replace(handle, kind=kind, attached=False)
 
     def free_slots(self, policy: RefreshPolicy) -> int:
         return max(0, policy.max_concurrency - len(self.active) - len(self.probes))
-
-    # --- lineage order ---------------------------------------------------------------------------
-
-    def _outcome(self, key: str) -> RefreshResult | None:
-        """The result of item ``key`` (a lower-cased id), if it has ended."""
-        for data in reversed(self.results):
-            if str(data["dataset_id"]).lower() == key:
-                return RefreshResult.from_dict(data)
-        return None
-
-    def _waiting_on(self, key: str) -> bool:
-        """Whether item ``key`` is still to start, starting, or running in this run."""
-        watched = [Handle.from_dict(h).dataset_id for h in self.active.values()]
-        watched += [b["target"]["dataset_id"] for b in self.blockers.values()]
-        watched += [p["target"]["dataset_id"] for p in self.probes.values()]
-        watched += [t["dataset_id"] for t in self.pending]
-        return any(str(i).lower() == key for i in watched)
-
-    def readiness(self, data: Mapping[str, Any]) -> tuple[bool, RefreshResult | None]:
-        """Whether a pending target may start now, and the failed upstream result that rules it out, if any."""
-        ready = True
-        for key in self.after.get(str(data["dataset_id"]).lower(), ()):
-            result = self._outcome(key)
-            if result is not None and (not result.succeeded or key in self.ruled_out):
-                return False, result
-            if result is None and self._waiting_on(key):
-                ready = False
-        return ready, None
-
-    def startable(self, policy: RefreshPolicy) -> bool:
-        """Whether a pending target can be started (or ruled out by its upstream) now: the task has work to do."""
-        return bool(self.free_slots(policy)) and any(
-            ready or blocked is not None for ready, blocked in map(self.readiness, self.pending))
-
-    def _next_pending(self) -> dict[str, Any] | None:
-        """The first pending target that may start; pending targets whose upstream failed end ``Skipped`` here."""
-        for data in list(self.pending):
-            ready, blocked = self.readiness(data)
-            if blocked is not None:
-                self.pending.remove(data)
-                target = target_from_dict(data)
-                how = ("was not refreshed because an item it reads failed"
-                       if blocked.dataset_id.lower() in self.ruled_out else f"ended {blocked.status.value}")
-                reason = (f"not refreshed: it reads {blocked.noun} {blocked.dataset_name!r} "
-                          f"({blocked.workspace_name}), whose refresh {how}")
-                log.warning("%s %r is not refreshed: upstream %s %r %s.", target.noun.capitalize(),
-                            target.dataset_name, blocked.noun, blocked.dataset_name, how)
-                self.ruled_out.append(target.dataset_id.lower())
-                self.results.append(skipped(target, reason).to_dict())
-                return self._next_pending()
-            if ready:
-                self.pending.remove(data)
-                return data
-        return None
 
     def remember(self, handle: Handle, now: float) -> None:
         """Watch a refresh this task started."""
@@ -535,10 +355,12 @@ class RefreshRun(CarryOver):
 
 
 __all__ = [
+    "PLAN_HISTORY_TOP",
     "FAIL_POLICIES",
     "IF_RUNNING",
     "ON_EMPTY",
     "HistoryFacts",
+    "item_of",
     "RefreshPolicy",
     "RefreshRun",
 ]

@@ -371,9 +371,10 @@ def test_scheduler_restart_mid_run_no_duplicate_and_every_run_finishes(drill: Dr
 
 @pytest.mark.scale
 @pytest.mark.xfail(strict=False, reason=(
-    "on a 2-core machine both triggerers log Airflow's 'async thread was blocked' warning (0.2-0.4 s) at the same "
-    "instants while the 200 deferred tasks arrive, and a sleeping canary process sees no stall then; whether the "
-    "time goes to the triggers' start, Airflow's trigger loading or the triggerers' CPU share is not yet told apart"))
+    "on a 2-core machine the triggerers still log Airflow's 'async thread was blocked' warning a few times, just "
+    "over its 0.2 s threshold (0.22-0.24 s, 3 in the last run, spread over the run rather than at the tasks' arrival "
+    "since the trigger's modules load off the loop), while a sleeping canary process sees no stall; what takes the "
+    "time is not yet told apart"))
 def test_triggerer_at_scale_200_deferred_tasks_over_both_triggerers_no_loop_lag_warning(drill: Drill) -> None:
     """200 deferred refresh tasks (one dataset each, half enhanced) spread over the two triggerers finish, each
     with one refresh, and neither triggerer logs Airflow's warning that its async thread was blocked."""

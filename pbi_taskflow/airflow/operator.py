@@ -23,6 +23,7 @@ from pbi_taskflow.engine.policy import RefreshPolicy
 from pbi_taskflow.errors import ConfigurationError, RefreshFailedError, RefreshTimeoutError
 
 if TYPE_CHECKING:
+    from pbi_taskflow.airflow.deferral import Deferral
     from pbi_taskflow.client.models import RefreshOptions, RefreshResult
     from pbi_taskflow.engine.run import RefreshRun
 
@@ -36,9 +37,6 @@ DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 _UNSET: Any = object()
 
 
-#: Seconds after a deferral before the trigger may fire (``[pbi_taskflow] trigger_settle``): Airflow fails a
-#: try whose trigger fires before the scheduler has handled the deferring worker's exit (docs/deploy.md).
-TRIGGER_SETTLE = 10.0
 
 
 class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
@@ -294,6 +292,9 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         return empty(self.policy, self.log)
 
     def _drive(self, context: Any, run: RefreshRun, ledger: Any) -> Any:
+        from pbi_taskflow.airflow.deferral import Deferral
+
+        deferral = Deferral.from_config() if self.deferrable else None
         self._run_state = run
         waiter = self._waiter(context, run, ledger)
         waiter.start()
@@ -306,8 +307,8 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
                 finished = self._wait(run, ledger, waiter, until_started=True)
                 self._push_handles(context, run)
             return self._finish(context, run, ledger, started_only=True, timed_out=not finished, waiter=waiter)
-        if self.deferrable and not run.done:
-            self._defer(run)
+        if deferral is not None and not run.done and not self._waited_in_worker(run, ledger, waiter, deferral):
+            self._defer(run, deferral)
         finished = self._wait(run, ledger, waiter)
         return self._finish(context, run, ledger, timed_out=not finished, waiter=waiter)
 
@@ -322,11 +323,12 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
             clock=self.clock, sleep=self._sleep, attempt=self._attempt(context),
         )
 
-    def _wait(self, run: RefreshRun, ledger: Any, waiter: Any, *, until_started: bool = False) -> bool:
+    def _wait(self, run: RefreshRun, ledger: Any, waiter: Any, *, until_started: bool = False,
+              until: float | None = None) -> bool:
         from pbi_taskflow.airflow.compat import task_exception
 
         try:
-            return bool(waiter.wait(until_started=until_started))
+            return bool(waiter.wait(until_started=until_started, until=until))
         except task_exception("AirflowTaskTimeout"):
             self.log.warning("The task's execution_timeout passed while waiting for Power BI.")
             if self.policy.cancel_on_timeout:
@@ -341,18 +343,20 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         if ti is not None:
             ti.xcom_push(key=HANDLES_XCOM, value=[h.to_dict() for h in run.handles()])
 
-    def _defer(self, run: RefreshRun) -> None:
-        from pbi_taskflow.airflow.trigger import PowerBIRefreshTrigger
+    def _waited_in_worker(self, run: RefreshRun, ledger: Any, waiter: Any, deferral: Deferral) -> bool:
+        """Wait in the worker for refreshes history says end soon (:mod:`~pbi_taskflow.airflow.deferral`); True
+        when nothing is left to defer: they ended, or the deadline passed."""
+        until = deferral.worker_wait_until(run, self.clock(), self.log)
+        if until is None:
+            return False
+        self._wait(run, ledger, waiter, until=until)
+        return run.done or (run.deadline is not None and self.clock() >= run.deadline)
 
-        settle = number_option("trigger_settle", str(TRIGGER_SETTLE))
-        trigger = PowerBIRefreshTrigger(
-            conn_id=self.conn_id, run=run.to_dict(), policy=self.policy.to_dict(),
-            not_before=time.time() + settle if settle > 0 else None,
-        )
-        timeout = None
-        if run.deadline is not None:
-            timeout = dt.timedelta(seconds=max(0.0, run.deadline - self.clock()) + 3600)
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+    def _defer(self, run: RefreshRun, deferral: Deferral) -> None:
+        from pbi_taskflow.airflow.deferral import defer_timeout
+
+        trigger = deferral.trigger(self.conn_id, run, self.policy)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=defer_timeout(run, self.clock))
 
     def execute_complete(self, context: Any, event: Mapping[str, Any] | None = None) -> Any:
         """Resume after the trigger: everything needed is in the event payload."""

@@ -225,6 +225,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "20",
                         "default": "10",
                     },
+                    "worker_wait_under": {
+                        "description": (
+                            "A deferrable task whose refreshes history says end within this many seconds waits for "
+                            "them in the worker, for that long at most, instead of deferring at once: deferring "
+                            "costs trigger_settle plus a resume in a worker. It defers if they still run then; "
+                            "refreshes without history defer at once. 0 always defers at once."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0",
+                        "default": "20",
+                    },
                     "triggerer_gc_freeze": {
                         "description": (
                             "When the first Power BI trigger of a triggerer process starts, keep the objects alive "

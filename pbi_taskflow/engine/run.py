@@ -193,6 +193,20 @@ class RefreshRun(Planner, CarryOver, LineageOrder):
         schedules = {key: self.schedule_for(policy, self.watched_handle(key).dataset_id) for key in keys}
         return WatchPlan(schedules=schedules, started={k: self.started[k] for k in keys})
 
+    def expected_end(self) -> float | None:
+        """The clock time by which history says every watched refresh ends, or None when history cannot say: an
+        item without successful refreshes in its history, one waiting for a slot or for another caller's refresh."""
+        keys = self.watched()
+        if self.pending or self.blockers or not keys:
+            return None
+        ends = []
+        for key in keys:
+            expected = self.expected.get(self.watched_handle(key).dataset_id)
+            if expected is None:
+                return None
+            ends.append(self.started[key] + expected)
+        return max(ends)
+
     def restart_deadline(self, now: float, timeout: float | None) -> None:
         """Give a resumed try its own waiting deadline (not the interrupted try's)."""
         self.deadline = now + timeout if timeout else None

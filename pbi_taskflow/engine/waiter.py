@@ -94,11 +94,13 @@ class Waiter:
     def _track(self) -> None:
         track(self.run, self.plan, self.policy, self.clock())
 
-    def wait(self, *, until_started: bool = False) -> bool:
-        """Poll until every refresh is done; return False when the deadline passed first.
+    def wait(self, *, until_started: bool = False, until: float | None = None) -> bool:
+        """Poll until every refresh is done; return False when the deadline (or ``until``) passed first.
 
         :param until_started: return as soon as every selected dataset's refresh has started (``wait=False``
             with more datasets than ``max_concurrency``: the rest start as slots free up).
+        :param until: clock time at which to stop waiting even though refreshes still run (a deferrable task's
+            wait in the worker before it defers).
         """
         while True:
             self.start()
@@ -106,13 +108,14 @@ class Waiter:
                 return True
             now = self.clock()
             deadline = self.run.deadline
-            if deadline is not None and now >= deadline:
+            stop = min((t for t in (deadline, until) if t is not None), default=None)
+            if stop is not None and now >= stop:
                 return False
             due = self.plan.next_due()
             if due is None:  # pragma: no cover - start() tracks every watched refresh
                 return self.run.done
             if due > now:
-                self.sleep(min(due, deadline if deadline is not None else due) - now)
+                self.sleep(min(due, stop if stop is not None else due) - now)
                 continue
             for key in self.plan.due_now(now):
                 self.poll(key, now)

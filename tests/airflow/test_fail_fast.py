@@ -93,12 +93,12 @@ def test_secret_expiring_while_deferred_fails_in_one_try_as_secret_expired(
     conn["password"] = "expired-secret-value"
     defer = PowerBIRefreshOperator._defer
 
-    def expire_then_defer(self: Any, run: Any) -> None:
+    def expire_then_defer(self: Any, run: Any, deferral: Any) -> None:
         # the refresh has started; from now on the connection holds an expired secret and no token is cached,
         # so the trigger must ask Entra for a token and is refused
         monkeypatch.setenv("AIRFLOW_CONN_POWERBI_DEFAULT", json.dumps(conn))
         clear_token_caches()
-        defer(self, run)
+        defer(self, run, deferral)
 
     monkeypatch.setattr(PowerBIRefreshOperator, "_defer", expire_then_defer)
     seen: dict[str, list[Any]] = {"retry": [], "failure": []}

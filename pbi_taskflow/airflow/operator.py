@@ -301,9 +301,13 @@ class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
         self._push_handles(context, run)
         if not self.wait:
             finished = True
-            if run.pending or run.probes:
-                self.log.info("%d dataset(s) wait for a free slot (max_concurrency=%d); starting them as slots free up.",
-                              len(run.pending) + len(run.probes), self.policy.max_concurrency)
+            if run.pending or run.probes or run.blockers:
+                if run.blockers:
+                    self.log.info("%d item(s) wait for another caller's refresh to end (if_running='wait'); starting "
+                                  "them once it has.", len(run.blockers))
+                if run.pending or run.probes:
+                    self.log.info("%d dataset(s) wait for a free slot (max_concurrency=%d); starting them as slots "
+                                  "free up.", len(run.pending) + len(run.probes), self.policy.max_concurrency)
                 finished = self._wait(run, ledger, waiter, until_started=True)
                 self._push_handles(context, run)
             return self._finish(context, run, ledger, started_only=True, timed_out=not finished, waiter=waiter)

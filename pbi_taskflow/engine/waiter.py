@@ -98,13 +98,14 @@ class Waiter:
         """Poll until every refresh is done; return False when the deadline (or ``until``) passed first.
 
         :param until_started: return as soon as every selected dataset's refresh has started (``wait=False``
-            with more datasets than ``max_concurrency``: the rest start as slots free up).
+            with more datasets than ``max_concurrency``: the rest start as slots free up; one that waits for another
+            caller's refresh, ``if_running='wait'``, starts once that has ended).
         :param until: clock time at which to stop waiting even though refreshes still run (a deferrable task's
             wait in the worker before it defers).
         """
         while True:
             self.start()
-            if self.run.done or (until_started and not self.run.pending and not self.run.probes):
+            if self.run.done or (until_started and not (self.run.pending or self.run.probes or self.run.blockers)):
                 return True
             now = self.clock()
             deadline = self.run.deadline

@@ -41,10 +41,12 @@ class Tally:
             return ", ".join(f"{k}={v}" for k, v in sorted(counter.items())) or "none"
 
         excluded = f"; left out as known open: {kinds(self.excluded)}" if self.excluded else ""
+        deferral = Counter({k.split(":", 1)[1]: v for k, v in self.shapes.items() if k.startswith("deferral:")})
+        lineage = Counter({k: v for k, v in self.shapes.items() if k.startswith("upstream=")})
         return (f"fault campaign (seed {seed}): {self.scenarios} scenarios in {self.seconds:.0f} s; faults injected: "
                 f"{kinds(self.faults)}; process events: {kinds(self.events)}; with dataflows: "
-                f"{self.shapes['dataflows']} ({kinds(self.shapes - Counter(dataflows=self.shapes['dataflows']))})"
-                f"{excluded}; "
+                f"{self.shapes['dataflows']} ({kinds(lineage)}); deferrable tasks waiting in the worker first: "
+                f"{kinds(deferral)}{excluded}; "
                 f"violations: {self.violations}")
 
 

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import itertools
+import os
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -279,6 +280,8 @@ def seed_emulator(emulator: Any, scenario: Scenario) -> Counter[str]:
             emulator.start_external_refresh(ds["name"], duration=ds["busy"], outcome="Completed")
         if ds["reads"]:
             emulator.link_dataset(WORKSPACE, ds["name"], ds["reads"])
+        if ds["past"]:
+            emulator.add_history(ds["name"], duration=ds["past"], ago=3600)
     injected: Counter[str] = Counter()
     for fault in scenario.faults:
         if fault["endpoint"] == "dataflow_refresh" and fault["fault"] in ("race", "race_drop"):
@@ -334,7 +337,10 @@ def run_scenario(emulator: Any, scenario: Scenario, run_dag: Any) -> Outcome:
     events = _Events(scenario, emulator)
     events.dag_id = dag_id
     epoch = emulator.clock()
-    with events.patched(), mock.patch("pbi_taskflow.client.base.APPEARANCE_GRACE", GRACE):
+    window = scenario.option("worker_wait_under")
+    env = {} if window is None else {"AIRFLOW__PBI_TASKFLOW__WORKER_WAIT_UNDER": str(window)}
+    with events.patched(), mock.patch("pbi_taskflow.client.base.APPEARANCE_GRACE", GRACE), \
+            mock.patch.dict(os.environ, env):
         result = run_dag(dag)
         state = result.task_states.get("refresh")
         results = result.xcom("refresh")
@@ -359,4 +365,8 @@ def run_scenario(emulator: Any, scenario: Scenario, run_dag: Any) -> Outcome:
                       for r in emulator.requests if r.fault)
     applied.update(events.raced)
     shape = (["dataflows", f"upstream={opt('upstream')}"] if scenario.dataflows else [])
+    if any("waiting for them in the worker" in text for text in texts):  # a deferrable task's wait before deferring
+        shape.append("deferral:worker_wait")
+        if any("running trigger in line" in text for text in texts):
+            shape.append("deferral:deferred_after")
     return Outcome(violations, applied, list(events.fired), state, time.monotonic() - started, shape)

@@ -28,9 +28,11 @@ CRASHES = ("crash_before_post", "crash_after_post", "crash_mid_wait", "sigterm")
 DEFAULT_OPTIONS: dict[str, Any] = {"deferrable": False, "wait": True, "max_concurrency": None, "timeout": None,
                                    "fail_policy": "any", "if_running": "wait", "retries": 0, "cancel_on_kill": True,
                                    "cancel_on_timeout": True, "poll": [0.05, 0.3],
-                                   "upstream": "ignore"}
+                                   "upstream": "ignore", "worker_wait_under": None}
+#: ``past``: the duration of a successful refresh its history holds from an hour ago (0: none), which gives the task
+#: an expected duration (a deferrable task then waits in the worker first, ``worker_wait_under``)
 DEFAULT_DATASET: dict[str, Any] = {"duration": 0.2, "outcome": "Completed", "enhanced": False, "history_lag": 0.0,
-                                   "details_lag": 0.0, "busy": 0.0, "reads": []}
+                                   "details_lag": 0.0, "busy": 0.0, "reads": [], "past": 0.0}
 #: a dataflow: ``upstream`` names the dataflows it reads (earlier ones in the list); ``selected``: whether the task
 #: names it (an unselected one is refreshed only by ``upstream='refresh'``); ``busy``: a scheduled refresh runs
 DEFAULT_DATAFLOW: dict[str, Any] = {"duration": 0.2, "outcome": "Success", "busy": 0.0, "upstream": [],
@@ -101,6 +103,8 @@ def _dataset(rng: random.Random, name: str) -> dict[str, Any]:
         ds["details_lag"] = _seconds(rng, 0.1, 0.4)
     if rng.random() < 0.1:
         ds["busy"] = _seconds(rng, 0.1, 0.5)
+    if rng.random() < 0.35:
+        ds["past"] = _seconds(rng, 0.05, 0.6)
     return ds
 
 
@@ -317,6 +321,8 @@ def generate(rng: random.Random) -> Scenario:
         options["cancel_on_kill"] = False
     if rng.random() < 0.1:
         options["cancel_on_timeout"] = False
+    if options.get("deferrable") and rng.random() < 0.5:  # a window some refreshes outlast: they defer after it
+        options["worker_wait_under"] = _seconds(rng, 0.1, 0.5)
     scenario = Scenario(datasets=datasets, options=options,
                         faults=[_fault(rng, names) for _ in range(_pick(rng, [(0, 25), (1, 35), (2, 25), (4, 15)]))],
                         events=_events(rng, options))
@@ -364,7 +370,7 @@ def _candidates(scenario: Scenario) -> Iterator[Scenario]:
             if key in df:
                 yield variant(lambda d, i=index, k=key: d["dataflows"][i].pop(k))
     for index, ds in enumerate(scenario.datasets):
-        for key in ("busy", "reads", "history_lag", "details_lag", "enhanced", "outcome"):
+        for key in ("busy", "reads", "history_lag", "details_lag", "enhanced", "outcome", "past"):
             if key in ds:
                 yield variant(lambda d, i=index, k=key: d["datasets"][i].pop(k))
     for index, fault in enumerate(scenario.faults):

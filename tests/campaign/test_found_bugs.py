@@ -60,6 +60,24 @@ CASES: dict[str, dict[str, Any]] = {
         "datasets": [{"name": "Sales", "duration": 0.1}], "options": {"wait": False, "if_running": "attach"},
         "faults": [{"endpoint": "refresh_post", "fault": "race", "refresh_type": "ViaApi", "duration": 0.3,
                     "count": 1}]},
+    "wait=False leaves a dataflow blocked by a foreign refresh without a result": {
+        "datasets": [{"name": "Sales", "duration": 0.24}], "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
+        "options": {"wait": False},
+        "faults": [{"endpoint": "dataflow_refresh", "fault": "race", "refresh_type": "OnDemand", "duration": 0.16,
+                    "count": 1}]},
+    "a retry reuses the other caller's refresh an earlier try attached to and saw complete": {
+        "datasets": [{"name": "Finance", "duration": 0.59}, {"name": "Stock", "duration": 0.14, "past": 0.06}],
+        "options": {"if_running": "attach", "retries": 1},
+        "faults": [{"endpoint": "refresh_post", "fault": "race_drop", "refresh_type": "Scheduled", "duration": 0.14,
+                    "count": 3}]},
+    "wait=False with a timeout: an item skipped at the timeout before it could start leaves the task successful": {
+        "datasets": [{"name": "Sales", "duration": 0.24}, {"name": "Finance", "duration": 0.22}],
+        "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
+        "options": {"wait": False, "max_concurrency": 2, "timeout": 0.35, "retries": 0}},
+    "upstream order attaches to another caller's refresh of a model whose upstream dataflow then fails": {
+        "datasets": [{"name": "Sales", "duration": 0.38, "busy": 0.25, "reads": ["Ingest ETL"]}],
+        "dataflows": [{"name": "Ingest ETL", "duration": 0.32, "outcome": "Failed"}],
+        "options": {"if_running": "attach", "upstream": "order"}},
 }
 
 

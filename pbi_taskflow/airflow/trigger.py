@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from pbi_taskflow.client import offloop
 from pbi_taskflow.engine.policy import RefreshPolicy
 from pbi_taskflow.errors import PowerBIError
 
@@ -78,7 +79,7 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         """A client for the connection; its HTTP client is leased from the process-wide pool (``aclose`` ends it)."""
         conn = await _connection(self.conn_id)
         # Settings, imports and credential set-up happen off the event loop: they may read files and load modules.
-        return await asyncio.to_thread(_build_client, conn, self.conn_id, self.run_data)
+        return await offloop.run(_build_client, conn, self.conn_id, self.run_data)
 
     def _event(self, status: str, run: RefreshRun, error: PowerBIError | None = None) -> TriggerEvent:
         from pbi_taskflow.airflow.error_event import error_to_event
@@ -231,7 +232,7 @@ async def _load_modules() -> None:
     loop = asyncio.get_running_loop()
     load = _loads.get(loop)
     if load is None:
-        load = _loads[loop] = loop.create_task(asyncio.to_thread(_import_modules))
+        load = _loads[loop] = loop.create_task(offloop.run(_import_modules))
     await asyncio.shield(load)
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pbi_taskflow.client import api
+from pbi_taskflow.client import api, offloop
 from pbi_taskflow.client.auth import AccessToken, Credential
 from pbi_taskflow.client.base import STATUS_TOP, ClientBase, Timeout
 from pbi_taskflow.client.clouds import Cloud
@@ -101,7 +101,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
         return await lease.client()
 
     async def _token(self) -> AccessToken:
-        return await asyncio.to_thread(self.credential.get_token)
+        return await offloop.run(self.credential.get_token)
 
     async def _exchange(self, request: api.ApiRequest, token: AccessToken) -> api.ApiResponse:
         http = await self._http()  # first: it imports httpx in a worker thread
@@ -117,7 +117,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
         except httpx.RequestError as exc:  # dropped, reset, refused, TLS, truncated body
             raise api.transport_error(request, "connection failed", exc) from None
         content = resp.content
-        body = await asyncio.to_thread(api.decode_body, content) if len(content) > LARGE_BODY else api.decode_body(content)
+        body = await offloop.run(api.decode_body, content) if len(content) > LARGE_BODY else api.decode_body(content)
         response = api.ApiResponse(resp.status_code, resp.headers, body)
         log.debug("Power BI %s %s -> %s (request id %s)", request.method, request.path, resp.status_code,
                   api.request_id(resp.headers))
@@ -131,7 +131,7 @@ class AsyncPowerBIClient(AsyncDataflowMethods, ClientBase):
             if not (isinstance(exc, TokenExpiredError) or exc.status == 401):
                 raise
             log.info("Power BI rejected the access token (%s); renewing it and retrying once.", exc.code or exc.status)
-            await asyncio.to_thread(self.credential.invalidate, token.token)
+            await offloop.run(self.credential.invalidate, token.token)
             return await self._exchange(request, await self._token())
 
     async def call(self, request: api.ApiRequest) -> api.ApiResponse:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pbi_taskflow.client import offloop
 from pbi_taskflow.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ class SharedClient:
 
 
 async def _open(key: PoolKey) -> SharedClient:
-    return SharedClient(await asyncio.to_thread(_new_lanes, key))
+    return SharedClient(await offloop.run(_new_lanes, key))
 
 
 class _Entry:

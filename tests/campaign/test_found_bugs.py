@@ -70,14 +70,6 @@ CASES: dict[str, dict[str, Any]] = {
         "options": {"if_running": "attach", "retries": 1},
         "faults": [{"endpoint": "refresh_post", "fault": "race_drop", "refresh_type": "Scheduled", "duration": 0.14,
                     "count": 3}]},
-    "wait=False with a timeout: an item skipped at the timeout before it could start leaves the task successful": {
-        "datasets": [{"name": "Sales", "duration": 0.24}, {"name": "Finance", "duration": 0.22}],
-        "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
-        "options": {"wait": False, "max_concurrency": 2, "timeout": 0.35, "retries": 0}},
-    "upstream order attaches to another caller's refresh of a model whose upstream dataflow then fails": {
-        "datasets": [{"name": "Sales", "duration": 0.38, "busy": 0.25, "reads": ["Ingest ETL"]}],
-        "dataflows": [{"name": "Ingest ETL", "duration": 0.32, "outcome": "Failed"}],
-        "options": {"if_running": "attach", "upstream": "order"}},
 }
 
 

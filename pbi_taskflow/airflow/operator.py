@@ -37,8 +37,6 @@ DEFAULT_TIMEOUT = dt.timedelta(hours=6)
 _UNSET: Any = object()
 
 
-
-
 class PowerBIRefreshOperator(BaseOperator):  # type: ignore[misc]
     """Refresh Power BI semantic models and wait for them.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import _thread
 import asyncio
-import concurrent.futures
 import contextlib
 import contextvars
 import functools
@@ -86,12 +85,13 @@ def _meet(barrier: threading.Barrier) -> None:
 
 def _start_airflow_lookup_thread() -> None:
     """Start the thread Airflow looks connections up on in a triggerer (asgiref's ``sync_to_async`` single-thread
-    executor), which it would otherwise start from the loop at the first lookup."""
+    executor), which it would otherwise start from the loop at the first lookup. ``submit`` starts it here; the
+    helper does not wait for the no-op to run (a slow lookup there must not hold up this executor)."""
     sync = sys.modules.get("asgiref.sync")
     executor = getattr(getattr(sync, "SyncToAsync", None), "single_thread_executor", None)
     if isinstance(executor, ThreadPoolExecutor):
-        with contextlib.suppress(RuntimeError, concurrent.futures.TimeoutError):  # shut down, or busy: leave it
-            executor.submit(int).result(timeout=START_TIMEOUT)
+        with contextlib.suppress(RuntimeError):  # shut down: nothing to start
+            executor.submit(int)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

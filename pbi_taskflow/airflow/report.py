@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pbi_taskflow.client.durations import format_seconds
 from pbi_taskflow.client.models import RefreshResult, RefreshState, RefreshStatus
 from pbi_taskflow.errors import RefreshFailedError, RefreshTimeoutError
 
@@ -28,11 +29,20 @@ def _describe(result: RefreshResult) -> str:
 def failure_message(results: Sequence[RefreshResult], *, timed_out: bool = False, waited: float | None = None) -> str:
     failed = [r for r in results if r.status.is_failure]
     ran = [r for r in results if r.status is not RefreshStatus.SKIPPED]
-    noun = "item(s)" if any(r.kind == "dataflow" for r in ran) else "dataset(s)"
-    head = f"Power BI refresh failed for {len(failed)} of {len(ran)} {noun}"
-    if timed_out and waited:
-        head += f"; stopped waiting after the task's timeout of {waited:.0f} s"
-    return head + ": " + "; ".join(_describe(r) for r in failed)
+    unstarted = [r for r in results if r.status is RefreshStatus.SKIPPED and (r.reason or "").startswith("timed out")]
+    noun = "item(s)" if any(r.kind == "dataflow" for r in (*ran, *unstarted)) else "dataset(s)"
+    at_timeout = f"the task's timeout of {format_seconds(waited)} s" if waited else "the task's timeout"
+    if failed or not timed_out:
+        head = f"Power BI refresh failed for {len(failed)} of {len(ran)} {noun}"
+        if timed_out:
+            head += f"; stopped waiting after {at_timeout}"
+    else:
+        head = f"Power BI refresh stopped at {at_timeout}"
+    parts = [_describe(r) for r in failed]
+    if unstarted:
+        parts.append(f"{len(unstarted)} {noun} never started: " + ", ".join(
+            f"{r.dataset_name!r} (workspace {r.workspace_name!r}, {r.reason})" for r in unstarted))
+    return head + ": " + "; ".join(parts)
 
 
 def verdict(results: Sequence[RefreshResult], fail_policy: str) -> bool:
@@ -72,7 +82,7 @@ def report(
         from pbi_taskflow.observability.refresh_log import write_refresh_log
 
         write_refresh_log(operator.refresh_log_conn_id, results, context, logger=log)
-    if started_only and not verdict(results, operator.policy.fail_policy):
+    if started_only and not timed_out and not verdict(results, operator.policy.fail_policy):
         log.info("Started %d refresh(es) without waiting (wait=False).", len(results))
         return records
     if timed_out or verdict(results, operator.policy.fail_policy):
@@ -118,8 +128,8 @@ def finish(
     from pbi_taskflow.engine.run import RefreshRun
 
     if timed_out and waiter is not None:
-        op.log.info("The task's timeout of %.0f s passed: reading the status of every unfinished refresh once "
-                    "more.", op.policy.timeout or 0.0)
+        op.log.info("The task's timeout of %s s passed: reading the status of every unfinished refresh once "
+                    "more.", format_seconds(op.policy.timeout or 0.0))
         waiter.final_check()  # only a refresh still running at the deadline is TimedOut
         timed_out = not (run.done or (started_only and not run.pending and not run.probes))
     if timed_out:

@@ -1,4 +1,4 @@
-"""Durations: how every option reads one, and the default of Power BI's appearance grace.
+"""Durations: how every option reads one, how a message writes one, and the default of Power BI's appearance grace.
 
 The one place a duration given by a person (``timeout=``, ``min_interval=``, ``poll_interval=``,
 ``appearance_grace``, a context helper's ``period``) is read and checked; the message names the option.
@@ -42,4 +42,10 @@ def required_seconds(value: Any, name: str) -> float:
     return seconds
 
 
-__all__ = ["APPEARANCE_GRACE", "required_seconds", "to_seconds"]
+def format_seconds(value: float) -> str:
+    """``value`` seconds as a message writes them: whole seconds from 10 s on, two significant digits below
+    (a timeout of 0.35 s is not "0 s")."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
+
+
+__all__ = ["APPEARANCE_GRACE", "format_seconds", "required_seconds", "to_seconds"]

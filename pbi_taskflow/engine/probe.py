@@ -29,6 +29,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pbi_taskflow.client.durations import format_seconds
 from pbi_taskflow.client.models import Handle, HistoryEntry, Target, parse_timestamp
 from pbi_taskflow.engine.targets import target_from_dict, target_to_dict
 from pbi_taskflow.errors import RefreshOutcomeUnknownError
@@ -170,7 +171,7 @@ def unlisted_at_timeout(handle: Handle, waited: float) -> RefreshOutcomeUnknownE
     return RefreshOutcomeUnknownError(
         f"Power BI accepted refresh {handle.refresh_id} of dataset {handle.dataset_name!r} in workspace "
         f"{handle.workspace_name!r} (requested {handle.requested_at}), but its refresh history did not list it yet "
-        f"when the task's timeout of {waited:.0f} s passed, so whether it is running or has ended is unknown. Check "
+        f"when the task's timeout of {format_seconds(waited)} s passed, so whether it is running or has ended is unknown. Check "
         "the dataset's refresh history in Power BI before refreshing it again; if this happens often, raise the "
         "task's timeout.",
         code="RefreshOutcomeUnknown", workspace=handle.workspace_name, dataset=handle.dataset_name,

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pbi_taskflow.client.durations import format_seconds
 from pbi_taskflow.client.models import (
     Handle,
     HistoryEntry,
@@ -351,7 +352,7 @@ class RefreshRun(Planner, CarryOver, LineageOrder):
             state = RefreshState(
                 status=RefreshStatus.TIMED_OUT,
                 error_code="WaitTimeout",
-                error_message=f"still running after the task's timeout of {waited:.0f} s",
+                error_message=f"still running after the task's timeout of {format_seconds(waited)} s",
             )
             self.results.append(result_of(handle, state).to_dict())
         for blocked in self.blockers.values():

@@ -44,6 +44,24 @@ def test_wait_false_fails_when_a_refresh_it_saw_end_failed(sales: Any, make_dag:
     assert sales.count("refresh_post") == 2
 
 
+def test_wait_false_fails_at_its_timeout_when_an_item_could_not_start(sales: Any, make_dag: Any, run_dag: Any) -> None:
+    """wait=False with a timeout: an item still waiting for a slot when the timeout passes is Skipped and the task
+    fails (the timeout fails it as with wait=True) naming it; the refresh still running is reported TimedOut and left
+    running, not cancelled."""
+    sales.set_refresh("Revenue", duration=5.0)
+    dag = _single("nowait_timeout", make_dag, ["Revenue", "Costs"], wait=False, max_concurrency=1, timeout=1)
+    result = run_dag(dag)
+    assert result.task_states["refresh"] == "failed", result.logs()
+    records = {r["dataset_name"]: r for r in result.xcom("refresh")}
+    assert records["Costs"]["status"] == "Skipped"
+    assert records["Costs"]["reason"] == "timed out before it could start"
+    assert records["Revenue"]["status"] == "TimedOut"
+    assert sales.count("refresh_post") == 1
+    assert sales.count("cancel") == 0
+    assert "1 dataset(s) never started: 'Costs' (workspace 'Sales', timed out before it could start)" in \
+        result.logs("refresh")
+
+
 @pytest.mark.parametrize("deferrable", [False, True], ids=["worker", "deferred"])
 def test_403_on_status_reads_neither_fails_nor_duplicates(
     sales: Any, make_dag: Any, run_dag: Any, deferrable: bool

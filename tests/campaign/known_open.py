@@ -14,11 +14,6 @@ from collections.abc import Callable
 from campaign.scenarios import Scenario
 
 
-def _wait_false_timeout_with_waiting_items(scenario: Scenario) -> bool:
-    return (not scenario.option("wait") and scenario.option("timeout") is not None
-            and scenario.option("max_concurrency") is not None)
-
-
 def _ordered_attach_to_a_busy_reader(scenario: Scenario) -> bool:
     return (scenario.option("upstream") != "ignore" and scenario.option("if_running") == "attach"
             and any(ds.get("busy") and ds.get("reads") for ds in scenario.datasets))
@@ -26,10 +21,6 @@ def _ordered_attach_to_a_busy_reader(scenario: Scenario) -> bool:
 
 #: open bug -> (what breaks, the scenarios that reach it); empty while none is open
 KNOWN_OPEN: dict[str, tuple[str, Callable[[Scenario], bool]]] = {
-    # no strict xfail case: it shows only when the timeout passes while an item waits for a slot, within a few
-    # hundredths of a second (seed 20260509, scenario 0: two datasets and a dataflow, max_concurrency=2, timeout 0.35 s)
-    "wait=False with a timeout: an item skipped at the timeout before it could start leaves the task successful": (
-        "I4: fail_policy='any' with a Skipped result should fail the task", _wait_false_timeout_with_waiting_items),
     # no strict xfail case: it shows only when the other caller's refresh ends within about 0.1 s of the dataflow's
     # failure (seed 20260509, scenario 79: model busy 0.25 s, dataflow failing after 0.32 s)
     "upstream order attaches to another caller's refresh of a model whose upstream dataflow then fails": (

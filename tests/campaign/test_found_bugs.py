@@ -70,6 +70,10 @@ CASES: dict[str, dict[str, Any]] = {
         "options": {"if_running": "attach", "retries": 1},
         "faults": [{"endpoint": "refresh_post", "fault": "race_drop", "refresh_type": "Scheduled", "duration": 0.14,
                     "count": 3}]},
+    "wait=False with a timeout succeeds although an item timed out before it could start": {
+        "datasets": [{"name": "Sales", "duration": 0.24}, {"name": "Finance", "duration": 0.22}],
+        "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
+        "options": {"wait": False, "max_concurrency": 2, "timeout": 0.35, "retries": 0}},
 }
 
 

@@ -65,6 +65,7 @@ class Planner:
     known: dict[str, list[str]]
     started_in: dict[str, int]
     attempt: int
+    after: dict[str, list[str]]
 
     if TYPE_CHECKING:
         def reuse(self, result: RefreshResult, attempt: int) -> None: ...  # engine/tries.py, through RefreshRun
@@ -144,7 +145,14 @@ class Planner:
             started = parse_timestamp(entry.start)
             offset = (dt.datetime.now(dt.timezone.utc) - started).total_seconds() if started else 0.0
             self.started[handle.refresh_id] = now - max(0.0, offset)
-            if policy.if_running == "attach":
+            if policy.if_running == "attach" and self.after.get(target.dataset_id.lower()):
+                # lineage order: a refresh running before the items it reads were refreshed cannot stand for one
+                # started after them (nor complete while they fail); wait for it, then refresh in order
+                self.blockers[handle.refresh_id] = {"handle": handle.to_dict(), "target": target_to_dict(target)}
+                log.info("%s %r is already refreshing (%s), which started before the items it reads were refreshed; "
+                         "waiting for it to end, then refreshing it after them (upstream order) instead of attaching.",
+                         target.noun.capitalize(), target.dataset_name, other)
+            elif policy.if_running == "attach":
                 self.active[handle.refresh_id] = handle.to_dict()
                 log.info("%s %r is already refreshing (%s); attaching to it.", target.noun.capitalize(),
                          target.dataset_name, other)

@@ -219,3 +219,56 @@ def test_max_concurrency_counts_dataflows_waiting_for_their_transaction(etl: Any
     records = _by_name(result.xcom("refresh"))
     post = _first(etl, "refresh_post", records["Revenue"]["dataset_id"])
     assert post.time.isoformat() >= records["Sales ETL"]["end"]
+
+
+def _ordered_attach(chain: Any, make_dag: Any, dag_id: str, external: dict[str, Any]) -> Any:
+    """Revenue (reading Sales ETL) is busy with a scheduled refresh when the task plans: upstream="order",
+    if_running="attach", selecting both."""
+    def body() -> None:
+        from pbi_taskflow import powerbi_refresh
+
+        @powerbi_refresh(task_id="refresh", workspace="Sales", upstream="order", if_running="attach", retries=0)
+        def refresh() -> list[Any]:
+            # started by the task's own function, so it still runs when the task plans however slow the machine
+            external.update(chain.start_external_refresh("Revenue", duration=0.8))
+            return ["Revenue", Dataflow("Sales ETL")]
+
+        refresh()
+
+    return make_dag(dag_id, body)
+
+
+def test_upstream_order_does_not_attach_a_model_to_a_refresh_older_than_its_failed_upstream(
+        chain: Any, make_dag: Any, run_dag: Any) -> None:
+    """A model busy with someone else's refresh is not reported through it when the dataflow it reads then fails:
+    that refresh started before the dataflow's, so the model ends Skipped naming the dataflow, with no request of
+    its own and no cancel."""
+    chain.set_dataflow_refresh("Sales ETL", outcome="Failed")
+    external: dict[str, Any] = {}
+    result = run_dag(_ordered_attach(chain, make_dag, "order_attach_fail", external))
+    assert result.task_states["refresh"] == "failed"
+    records = _by_name(result.xcom("refresh"))
+    assert records["Sales ETL"]["status"] == "Failed"
+    assert records["Revenue"]["status"] == "Skipped"
+    assert "dataflow 'Sales ETL'" in records["Revenue"]["reason"]
+    assert not _posts(chain, "refresh_post")
+    assert not _posts(chain, "cancel")
+    assert "instead of attaching" in result.logs("refresh")
+
+
+def test_upstream_order_refreshes_a_busy_model_after_its_upstream_instead_of_attaching(
+        chain: Any, make_dag: Any, run_dag: Any) -> None:
+    """With its upstream dataflow completed, the busy model gets its own refresh, sent once the other caller's
+    refresh has ended and after the dataflow's: the one its result reports."""
+    external: dict[str, Any] = {}
+    result = run_dag(_ordered_attach(chain, make_dag, "order_attach_ok", external))
+    assert result.state == "success", result.logs()
+    records = _by_name(result.xcom("refresh"))
+    assert records["Sales ETL"]["status"] == "Completed"
+    revenue = records["Revenue"]
+    assert revenue["status"] == "Completed"
+    assert revenue["refresh_id"] != external["request_id"]
+    [post] = _posts(chain, "refresh_post")
+    assert post.time >= external["end"]
+    assert post.time.isoformat() >= records["Sales ETL"]["end"]
+    assert not _posts(chain, "cancel")

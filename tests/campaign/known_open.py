@@ -13,19 +13,8 @@ from collections.abc import Callable
 
 from campaign.scenarios import Scenario
 
-
-def _ordered_attach_to_a_busy_reader(scenario: Scenario) -> bool:
-    return (scenario.option("upstream") != "ignore" and scenario.option("if_running") == "attach"
-            and any(ds.get("busy") and ds.get("reads") for ds in scenario.datasets))
-
-
 #: open bug -> (what breaks, the scenarios that reach it); empty while none is open
-KNOWN_OPEN: dict[str, tuple[str, Callable[[Scenario], bool]]] = {
-    # no strict xfail case: it shows only when the other caller's refresh ends within about 0.1 s of the dataflow's
-    # failure (seed 20260509, scenario 79: model busy 0.25 s, dataflow failing after 0.32 s)
-    "upstream order attaches to another caller's refresh of a model whose upstream dataflow then fails": (
-        "I6: the model is reported Completed, not Skipped", _ordered_attach_to_a_busy_reader),
-}
+KNOWN_OPEN: dict[str, tuple[str, Callable[[Scenario], bool]]] = {}
 
 
 def open_bugs(scenario: Scenario) -> list[str]:

@@ -74,6 +74,10 @@ CASES: dict[str, dict[str, Any]] = {
         "datasets": [{"name": "Sales", "duration": 0.24}, {"name": "Finance", "duration": 0.22}],
         "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
         "options": {"wait": False, "max_concurrency": 2, "timeout": 0.35, "retries": 0}},
+    "upstream order attaches to another caller's refresh of a model whose upstream dataflow then fails": {
+        "datasets": [{"name": "Sales", "duration": 0.1, "busy": 0.25, "reads": ["Ingest ETL"]}],
+        "dataflows": [{"name": "Ingest ETL", "duration": 0.32, "outcome": "Failed"}],
+        "options": {"upstream": "order", "if_running": "attach", "retries": 0}},
 }
 
 

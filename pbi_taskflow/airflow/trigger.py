@@ -91,11 +91,14 @@ class PowerBIRefreshTrigger(BaseTrigger):  # type: ignore[misc]
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        await _load_modules()
         from pbi_taskflow.airflow.heap import freeze_once
+
+        # the triggerer's start-up heap, out of the full collections that would stall the loop: first, since
+        # loading the modules below allocates enough to set off one (a tenth of a second with the GIL held)
+        freeze_once()
+        await _load_modules()
         from pbi_taskflow.engine.run import RefreshRun
 
-        freeze_once()  # the triggerer's start-up heap: out of the full collections that would stall the loop
         policy = RefreshPolicy.from_dict(self.policy_data)
         run = RefreshRun.from_dict(self.run_data)
         self._run = run

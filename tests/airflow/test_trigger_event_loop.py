@@ -172,3 +172,38 @@ def test_the_trigger_class_imports_light_and_loads_the_rest_off_the_event_loop()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_the_first_trigger_freezes_the_start_up_heap_before_loading_the_refresh_modules() -> None:
+    """Loading the refresh modules allocates enough to set off a full garbage collection, which walks the whole
+    start-up heap with the interpreter lock held (a tenth of a second on a triggerer's heap, the event loop stalled
+    meanwhile): the first trigger freezes that heap before it loads anything, so such a collection walks only what
+    is new."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent('''
+        import asyncio, gc
+        import airflow.triggers.base
+        from pbi_taskflow.airflow import trigger
+        from pbi_taskflow.engine.policy import RefreshPolicy
+        frozen_at_load = []
+        def spy():
+            frozen_at_load.append(gc.get_freeze_count())
+            raise RuntimeError("stop here")
+        trigger._import_modules = spy
+        assert gc.get_freeze_count() == 0
+        watcher = trigger.PowerBIRefreshTrigger(conn_id="powerbi_default", run={}, policy=RefreshPolicy().to_dict())
+        async def main():
+            return [event async for event in watcher.run()]
+        try:
+            asyncio.run(main())
+        except RuntimeError as exc:
+            assert str(exc) == "stop here", exc
+        assert len(frozen_at_load) == 1 and frozen_at_load[0] > 10000, frozen_at_load
+        print("ok")
+    ''')
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "ok"

@@ -79,19 +79,6 @@ def missing_services() -> str | None:
 
 #: A process that only sleeps 50 ms at a time and logs each wake-up later than 150 ms: when it stalls, every
 #: process on the machine did (CPU starvation), and a loop-lag warning at that moment is the machine's, not a trigger's.
-CANARY = """
-import sys, time
-out = open(sys.argv[1], "a", buffering=1)
-last = time.time()
-while True:
-    time.sleep(0.05)
-    now = time.time()
-    if now - last > 0.15:
-        out.write(f"{now:.3f} {now - last - 0.05:.3f}\\n")
-    last = now
-"""
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -320,13 +307,6 @@ class Deployment:
         finally:
             db.close()
 
-    def machine_stalls(self) -> list[tuple[float, float]]:
-        """(epoch time, seconds) of every stall of the canary process: moments the whole machine was starved."""
-        path = self.home / "components" / "canary.stalls"
-        if not path.exists():
-            return []
-        return [(float(a), float(b)) for a, b in (line.split() for line in path.read_text().splitlines() if line)]
-
     def trigger_holders(self, dag_id: str) -> dict[str, int]:
         """How many of ``dag_id``'s triggers each triggerer (by component name) holds now."""
         rows = self.query(
@@ -515,7 +495,6 @@ def deployment(emulator: Any, home: Path) -> Iterator[Deployment]:
         component("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                             "--appendonly", "no", "--maxmemory", "256mb", "--protected-mode", "yes",
                             "--dir", str(home)], redis_ready)
-        component("canary", [sys.executable, "-c", CANARY, str(logs / "canary.stalls")], lambda c: True)
         component("api-server", [*airflow, "api-server"], lambda c: dep.request("GET", "/api/v2/monitor/health")
                   is not None)
         component("scheduler", [*airflow, "scheduler", "--skip-serve-logs"],
@@ -528,9 +507,8 @@ def deployment(emulator: Any, home: Path) -> Iterator[Deployment]:
             component(name, [*airflow, "celery", "worker", "--skip-serve-logs", "--celery-hostname",
                              f"{name}@127.0.0.1", "--without-gossip", "--without-mingle"], log_says(" ready."))
         try:
-            for name in ("redis", "canary"):
-                dep.components[name].start()
-            wait_ready([dep.components["redis"], dep.components["canary"]])
+            dep.components["redis"].start()
+            wait_ready([dep.components["redis"]])
             migrate = subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, text=True,
                                      timeout=300, check=False)
             if migrate.returncode != 0:
@@ -540,7 +518,7 @@ def deployment(emulator: Any, home: Path) -> Iterator[Deployment]:
             api.start()
             wait_ready([api])
             dep.token = dep.request("GET", "/auth/token")["access_token"]
-            rest = [c for n, c in dep.components.items() if n not in ("redis", "canary", "api-server")]
+            rest = [c for n, c in dep.components.items() if n not in ("redis", "api-server")]
             for comp in rest:
                 comp.start()
             wait_ready(rest)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest import Tally
 from deployment import WORKERS, Deployment
+from runqueue import RunQueueWatch, explained_by_the_os
 
 from pbi_taskflow.testing.invariants import (
     TaskObservation,
@@ -136,17 +137,6 @@ def _log_since(dep: Deployment, name: str, offset: int) -> str:
     with dep.components[name].log.open("rb") as f:
         f.seek(offset)
         return f.read().decode(errors="replace")
-
-
-def _machine_starved(dep: Deployment, warning: str) -> bool:
-    """Whether the canary process stalled too when a triggerer logged ``warning`` (its event loop blocked)."""
-    when = re.match(r"(\S+Z)", warning)
-    took = re.search(r"blocked for ([0-9.]+) seconds", warning)
-    if not when or not took:
-        return False
-    end = dt.datetime.fromisoformat(when.group(1).replace("Z", "+00:00")).timestamp()
-    start = end - float(took.group(1)) - 1.0
-    return any(t >= start and t - s <= end + 1.0 for t, s in dep.machine_stalls())  # the two intervals overlap
 
 
 def _wait_started(drill: Drill, datasets: list[str], dag_id: str, run_id: str, task_id: str = "refresh",
@@ -375,18 +365,14 @@ def test_scheduler_restart_mid_run_no_duplicate_and_every_run_finishes(drill: Dr
 
 
 @pytest.mark.scale
-@pytest.mark.xfail(strict=False, reason=(
-    "on a 2-core machine shared by the whole deployment a triggerer can still log Airflow's 'async thread was "
-    "blocked' warning once, just over its 0.2 s threshold (0.22 s in the last run), in its first seconds of work, "
-    "while its first deferred tasks load the refresh modules, msal and the HTTP client in worker threads; none "
-    "while it holds 70 tasks polling at the default schedule, and a sleeping canary process sees no stall"))
-def test_triggerer_at_scale_200_deferred_tasks_over_both_triggerers_no_loop_lag_warning(drill: Drill) -> None:
+def test_triggerer_at_scale_200_deferred_tasks_over_both_triggerers_no_loop_lag_from_the_triggers(drill: Drill) -> None:
     """200 deferred refresh tasks (one dataset each, half enhanced) spread over the two triggerers finish, each
-    with one refresh, and neither triggerer logs Airflow's warning that its async thread was blocked."""
+    with one refresh, and neither triggerer logs Airflow's warning that its async thread was blocked, except
+    where the operating system kept that thread off the CPU long enough to explain the stall (its run-queue wait,
+    from Linux's per-thread scheduler statistics: on 2 cores the whole deployment competes for the CPU)."""
     offsets = {name: _log_offset(drill.dep, name) for name in ("triggerer-a", "triggerer-b")}
     names = drill.add([f"s{i:03d}" for i in range(200)], duration=60.0)
     dag_id = "e2e_fanout_200"
-    run_id = drill.dep.trigger(dag_id, {"workspace": drill.workspace, "prefix": f"{drill.tag}-s"})
     peak: dict[str, int] = {}
 
     def finished() -> bool:
@@ -394,7 +380,14 @@ def test_triggerer_at_scale_200_deferred_tasks_over_both_triggerers_no_loop_lag_
             peak[host] = max(peak.get(host, 0), n)
         return drill.dep.run_state(dag_id, run_id) in ("success", "failed")
 
-    drill.dep.wait_for("the 200-task run to finish", finished, timeout=420, every=2)
+    supervisors = {name: (lambda name=name: drill.dep.components[name].pid) for name in offsets}
+    watch = RunQueueWatch(supervisors)
+    watch.start()
+    try:
+        run_id = drill.dep.trigger(dag_id, {"workspace": drill.workspace, "prefix": f"{drill.tag}-s"})
+        drill.dep.wait_for("the 200-task run to finish", finished, timeout=420, every=2)
+    finally:
+        watch.stop()
     assert drill.dep.run_state(dag_id, run_id) == "success"
     states = {t["map_index"]: t["state"] for t in drill.dep.task_instances(dag_id, run_id)}
     assert len(states) == 200
@@ -407,13 +400,16 @@ def test_triggerer_at_scale_200_deferred_tasks_over_both_triggerers_no_loop_lag_
     assert drill.cancels() == 0
     drill.tally.notes.append(f"triggerer at scale: peak deferred tasks held {dict(sorted(peak.items()))}")
     assert all(peak.get(t, 0) > 0 for t in offsets), f"not spread over both triggerers: {peak}"
-    blocked = [line for name, offset in offsets.items() for line in _log_since(drill.dep, name, offset).splitlines()
-               if "async thread was blocked" in line]
-    starved = [line for line in blocked if _machine_starved(drill.dep, line)]
-    drill.tally.notes.append(f"triggerer at scale: {len(blocked)} loop-lag warning(s), {len(starved)} of them while "
-                             "the whole machine was starved")
-    assert len(blocked) == len(starved), "a triggerer's event loop was blocked while the machine was not:\n" + \
-        "\n".join(line[:300] for line in blocked if line not in starved)
+    blocked = [(name, line) for name, offset in offsets.items()
+               for line in _log_since(drill.dep, name, offset).splitlines() if "async thread was blocked" in line]
+    starved = {line: explained_by_the_os(watch, name, line) for name, line in blocked}
+    waits = ", ".join(f"{w:.2f} s" for w in starved.values() if w is not None)
+    drill.tally.notes.append(f"triggerer at scale: {len(blocked)} loop-lag warning(s)" + (
+        f", each explained by the loop thread's wait for a CPU ({waits})" if blocked and all(
+            w is not None for w in starved.values()) else ""))
+    unexplained = [line for line, waited in starved.items() if waited is None]
+    assert not unexplained, "a triggerer's event loop was blocked while the OS was running it:\n" + \
+        "\n".join(line[:300] for line in unexplained)
 
 
 def _fast_runs(drill: Drill, runs: int, *, history: int) -> tuple[list[tuple[str, list[str]]], dict[str, float], int]:

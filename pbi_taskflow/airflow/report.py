@@ -131,7 +131,7 @@ def finish(
         op.log.info("The task's timeout of %s s passed: reading the status of every unfinished refresh once "
                     "more.", format_seconds(op.policy.timeout or 0.0))
         waiter.final_check()  # only a refresh still running at the deadline is TimedOut
-        timed_out = not (run.done or (started_only and not run.pending and not run.probes))
+        timed_out = not (run.done or (started_only and not (run.pending or run.probes or run.blockers)))
     if timed_out:
         waited = op.policy.timeout or 0.0
         client = op._client()

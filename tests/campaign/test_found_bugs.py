@@ -74,6 +74,11 @@ CASES: dict[str, dict[str, Any]] = {
         "datasets": [{"name": "Sales", "duration": 0.24}, {"name": "Finance", "duration": 0.22}],
         "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
         "options": {"wait": False, "max_concurrency": 2, "timeout": 0.35, "retries": 0}},
+    "wait=False with a timeout loses an item still waiting for another caller's transaction": {
+        "datasets": [{"name": "Finance", "duration": 0.22}], "dataflows": [{"name": "Ingest ETL", "duration": 0.06}],
+        "options": {"wait": False, "timeout": 0.35, "retries": 0},
+        "faults": [{"endpoint": "dataflow_refresh", "fault": "race", "refresh_type": "OnDemand", "duration": 1.0,
+                    "count": 1}]},
     "upstream order attaches to another caller's refresh of a model whose upstream dataflow then fails": {
         "datasets": [{"name": "Sales", "duration": 0.1, "busy": 0.25, "reads": ["Ingest ETL"]}],
         "dataflows": [{"name": "Ingest ETL", "duration": 0.32, "outcome": "Failed"}],
